@@ -1,0 +1,51 @@
+"""Atomic writes: a reader never sees a half-written file, and a crash never truncates an old one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(obj, path: str | os.PathLike, **dump_kwargs) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, **dump_kwargs)
+
+
+def write_text_atomic(text: str, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+
+def save_table(df, path: str | os.PathLike, *, markdown: bool = True, floatfmt: str = ".4g") -> None:
+    """Write ``df`` as CSV at ``path`` (and as Markdown beside it), atomically."""
+    path = Path(path)
+    write_text_atomic(df.to_csv(index=False), path.with_suffix(".csv"))
+    if markdown:
+        write_text_atomic(df.to_markdown(index=False, floatfmt=floatfmt) + "\n", path.with_suffix(".md"))
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> None:
+    """Save a matplotlib figure as PNG, atomically."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
