@@ -360,3 +360,28 @@ def make_activitynet_like(n_videos: int, n_classes: int = 200, *, profile: Tempo
     ground_truth = GroundTruth(videos, instances, version="VERSION 1.3 (simulated)")
     features = simulate_features(ground_truth, random_state=rng, **feature_params)
     return ground_truth, features
+
+
+def simulate_detections(instances: pd.DataFrame, n: int, *, jitter_seconds: float = 6.0,
+                        relabel_fraction: float = 0.2, random_fraction: float = 0.3,
+                        random_state=None) -> pd.DataFrame:
+    """Detector-like output for exercising the metric: ``n`` detections with distinct scores.
+
+    Each is a truth drawn at random with Gaussian boundary jitter (``jitter_seconds``), relabelled
+    at random with probability ``relabel_fraction``, or, with probability ``random_fraction``, a
+    random segment in the same video.
+    """
+    rng = np.random.default_rng(random_state)
+    base = instances.iloc[rng.integers(0, len(instances), n)]
+    t0 = np.clip(base["t_start"].to_numpy() + rng.normal(0, jitter_seconds, n), 0, None)
+    t1 = np.maximum(t0 + 0.5, base["t_end"].to_numpy() + rng.normal(0, jitter_seconds, n))
+    random = rng.random(n) < random_fraction
+    start = rng.random(n) * 150
+    labels = instances["label"].unique()
+    return pd.DataFrame({
+        "video_id": base["video_id"].to_numpy(),
+        "t_start": np.where(random, start, t0),
+        "t_end": np.where(random, start + 1 + rng.random(n) * 80, t1),
+        "label": np.where(rng.random(n) < relabel_fraction, rng.choice(labels, n), base["label"].to_numpy()),
+        "score": rng.permutation(n) / n + 1.0 / (2 * n),
+    })

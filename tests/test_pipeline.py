@@ -1,0 +1,61 @@
+import shutil
+
+import nbformat
+import pandas as pd
+import pytest
+
+from activeloc.cli import main
+from activeloc.pipeline import PipelineError, notebooks, run_pipeline
+from conftest import ANET, ROOT
+
+pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("notebooks")]
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A copy of the project's notebooks in a fresh folder, so runs never touch the real reports/."""
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return tmp_path
+
+
+def test_notebooks_are_clean_sources():
+    for nb_path in notebooks(ROOT):
+        nb = nbformat.read(nb_path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{nb_path.name}: needs exactly one parameters cell"
+        assert all(c.get("outputs", []) == [] and c.get("execution_count") is None
+                   for c in nb.cells if c.cell_type == "code"), f"{nb_path.name} holds outputs"
+
+
+def test_dataset_notebook_tiny(project):
+    overrides = {"01-dataset": {"real_annotations": str(ANET)}} if ANET.is_file() else None
+    records = run_pipeline("tiny", only=["01"], root=project, overrides=overrides)
+    assert [r["notebook"] for r in records] == ["01-dataset.ipynb"]
+    assert (project / "reports" / "notebooks" / "01-dataset.ipynb").is_file()
+    stats = pd.read_csv(project / "reports" / "tables" / "dataset_stats.csv").set_index("split")
+    assert stats.loc["all", "videos"] > 0 and stats.loc["knowledge_source", "classes"] == 5  # 20 classes / 4
+    processed = project / "data" / "processed" / "dataset"
+    assert {"ground_truth.json", "splits.csv", "features.h5", "parameters.json"} <= {p.name for p in processed.iterdir()}
+    if ANET.is_file():
+        assert (project / "reports" / "figures" / "dataset_vs_activitynet.png").stat().st_size > 10_000
+        ks = pd.read_csv(project / "reports" / "tables" / "dataset_vs_activitynet.csv")
+        assert set(ks["attribute"]) == {"duration", "length", "coverage", "instances_per_video"}
+
+
+def test_failure_names_notebook_and_cell_and_keeps_the_copy(project, capsys):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("x = 1")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, project / "notebooks" / "99-broken.ipynb")
+    with pytest.raises(PipelineError, match=r"99-broken\.ipynb: cell .*RuntimeError: boom"):
+        run_pipeline("tiny", only=["99"], root=project)
+    assert (project / "reports" / "notebooks" / "99-broken.ipynb").is_file()
+
+
+def test_cli_reproduce_unknown_profile_fails(monkeypatch, capsys):
+    monkeypatch.setenv("ACTIVELOC_ROOT", str(ROOT))
+    assert main(["reproduce", "--profile", "nope"]) != 0
+    assert "unknown profile 'nope'" in capsys.readouterr().err
