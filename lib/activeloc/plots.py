@@ -37,6 +37,7 @@ def plot_temporal_comparison(simulated: dict, real: dict, ks: pd.DataFrame):
             ax.set_xlabel("instances per video (8 = 8 or more)")
         else:
             sns.ecdfplot(frame, x="value", hue="data", ax=ax)
+            ax.set_xlim(0, frame["value"].quantile(0.995))  # a few very long videos would squash the rest
             ax.set_xlabel(xlabel)
             ax.set_ylabel("cumulative fraction")
         ax.set_title(f"{attr.replace('_', ' ')}: KS = {ks[attr]:.3f}")
