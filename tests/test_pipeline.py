@@ -28,10 +28,11 @@ def test_notebooks_are_clean_sources():
                    for c in nb.cells if c.cell_type == "code"), f"{nb_path.name} holds outputs"
 
 
-def test_dataset_notebook_tiny(project):
-    overrides = {"01-dataset": {"real_annotations": str(ANET)}} if ANET.is_file() else None
-    records = run_pipeline("tiny", only=["01"], root=project, overrides=overrides)
-    assert [r["notebook"] for r in records] == ["01-dataset.ipynb"]
+def test_pipeline_tiny(project):
+    real = {"real_annotations": str(ANET)} if ANET.is_file() else {}
+    overrides = {"01-dataset": real, "02-localizer": real}
+    records = run_pipeline("tiny", root=project, overrides=overrides)
+    assert [r["notebook"] for r in records] == ["01-dataset.ipynb", "02-localizer.ipynb"]
     assert (project / "reports" / "notebooks" / "01-dataset.ipynb").is_file()
     stats = pd.read_csv(project / "reports" / "tables" / "dataset_stats.csv").set_index("split")
     assert stats.loc["all", "videos"] > 0 and stats.loc["knowledge_source", "classes"] == 5  # 20 classes / 4
@@ -41,6 +42,18 @@ def test_dataset_notebook_tiny(project):
         assert (project / "reports" / "figures" / "dataset_vs_activitynet.png").stat().st_size > 10_000
         ks = pd.read_csv(project / "reports" / "tables" / "dataset_vs_activitynet.csv")
         assert set(ks["attribute"]) == {"duration", "length", "coverage", "instances_per_video"}
+    tables = project / "reports" / "tables"
+    maps = pd.read_csv(tables / "localizer_map.csv")
+    assert maps["tiou"].iloc[-1] == "average" and len(maps) == 15  # 0.1..0.9 and 0.5..0.95 merged (14), + average
+    assert maps["mAP"].between(0, 1).all()
+    curve = pd.read_csv(tables / "localizer_learning_curve.csv")
+    assert set(curve["ratio"]) == {0.3, 1.0}
+    assert (project / "reports" / "figures" / "localizer_learning_curve.png").stat().st_size > 10_000
+    recall = pd.read_csv(tables / "proposal_recall.csv").set_index("source")
+    if ANET.is_file():
+        assert 0.6 < recall.loc["ActivityNet 1.3 validation", "AR@100"] < 0.72
+    ablation = pd.read_csv(tables / "localizer_ablation.csv")
+    assert len(ablation) == 12
 
 
 def test_failure_names_notebook_and_cell_and_keeps_the_copy(project, capsys):

@@ -44,3 +44,34 @@ def plot_temporal_comparison(simulated: dict, real: dict, ks: pd.DataFrame):
     fig.suptitle("Simulated temporal structure against real ActivityNet 1.3 (training + validation)")
     fig.tight_layout()
     return fig
+
+
+def plot_proposal_recall(curves: pd.DataFrame):
+    """AR against AN, one line per ``source`` (columns ``source, an, ar``)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    sns.lineplot(curves, x="an", y="ar", hue="source", ax=ax)
+    ax.set_xlabel("average number of proposals per video (AN)")
+    ax.set_ylabel("average recall, tIoU 0.5:0.05:0.95 (AR)")
+    ax.set_ylim(0, 1)
+    ax.set_title("Sliding-window candidates: AR@AN")
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curve(curve: pd.DataFrame, band=(0.4, 0.7), band_ratio: float = 0.1):
+    """Fraction of full average mAP against labelled ratio, mean and 95 % confidence band over seeds;
+    the shaded bar marks the range the 10 % model is calibrated to fall in."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.fill_between([band_ratio - 0.015, band_ratio + 0.015], *band, color="tab:orange", alpha=0.25,
+                    label=f"calibration band at {band_ratio:.0%}")
+    sns.lineplot(curve, x="ratio", y="fraction_of_full", marker="o", errorbar=("ci", 95), ax=ax,
+                 label="stage-wise localizer (mean, 95 % CI)")
+    ax.set_xlabel("ratio of labelled Selection videos (random subset)")
+    ax.set_ylabel("fraction of full average mAP (tIoU 0.5:0.95)")
+    ax.set_ylim(0, 1.1)
+    ax.legend(loc="lower right")
+    ax.set_title("Localizer learning curve on random subsets")
+    fig.tight_layout()
+    return fig

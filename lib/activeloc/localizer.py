@@ -1,0 +1,266 @@
+"""The stage-wise action localizer of the paper (3.1).
+
+1. Video encoder: each candidate segment is the average of the snippet features it covers,
+   contrasted with its flanks, plus three geometry columns (:class:`activeloc.dataset.SegmentEncoder`;
+   computed once per dataset by :class:`activeloc.dataset.CandidateSet`).
+2. Attention module: a linear SVM (hinge loss, trained by averaged SGD so that refits can start
+   from the previous weights) separating action from background, then Platt scaling to a
+   probability, then hard top-k (k = 10). Positives: candidates with tIoU > 0.7 with a truth.
+   Negatives (the paper leaves them open): candidates with tIoU < 0.3 with every truth, sampled
+   uniformly at random, ``negatives_per_positive`` of them per positive; candidates in between
+   are ambiguous and not used. Platt's sigmoid is fitted by logistic regression on the SVM
+   decision values of all candidates of the training videos (positives against the rest), so the
+   probabilities are not skewed by the negative sampling.
+3. Action classifier: a fully connected layer with a softmax over the classes (multinomial
+   logistic regression), trained on the top-k segments of each training video whose tIoU with a
+   truth exceeds 0.7, labelled with that truth's class.
+
+Detections (``score_mode``): each video's top-k segments, each paired with the video's
+``classes_per_video`` most likely classes (the class posteriors of its top-k segments averaged,
+weighted by attention). ``"product"`` scores a detection by attention probability times the
+segment's class probability; ``"video"`` uses the video-level class probability instead;
+``"attention"`` the attention probability alone. Optional temporal non-maximum suppression
+(``nms_tiou``) per video and class. The defaults come from the ablation in
+``notebooks/02-localizer.ipynb``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+from .dataset import CandidateSet, Dataset, SegmentEncoder
+from .metrics import tiou
+from .proposals import SlidingWindows
+
+SCORE_MODES = ("product", "video", "attention")
+
+
+def _top_k(scores: np.ndarray, owner: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` highest scores of each owner, grouped by owner, best first (ties: first)."""
+    order = np.lexsort((np.arange(len(scores)), -scores, owner))
+    starts = np.searchsorted(owner[order], owner[order], side="left")
+    return order[np.arange(len(order)) - starts < k]
+
+
+def temporal_nms(segments: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression: indices kept, best first.
+
+    Written out because no maintained library offers 1-D NMS; the groups here hold ~10 segments.
+    """
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while len(order):
+        i, order = order[0], order[1:]
+        keep.append(i)
+        order = order[tiou(segments[[i]], segments[order])[0] <= threshold]
+    return np.array(keep, dtype=np.int64)
+
+
+class StageWiseLocalizer(BaseEstimator):
+    """Candidate segments -> attention (linear SVM + Platt, top-k) -> action classifier (softmax).
+
+    ``fit(dataset)`` trains on the annotations of ``dataset.video_ids``; ``predict(dataset)``
+    returns detections for its videos. With ``warm_start=True`` a refit starts the SVM and the
+    classifier from the previous solution. See the module docstring for every design choice.
+    """
+
+    def __init__(self, candidates=SlidingWindows(), encoder=SegmentEncoder(), top_k: int = 10, positive_tiou: float = 0.7,
+                 negative_tiou: float = 0.3, negatives_per_positive: float = 3.0, svm_alpha: float = 1e-4,
+                 svm_max_iter: int = 30, classifier_C: float = 1.0, classifier_max_iter: int = 300, classifier_tol: float = 1e-3,
+                 score_mode: str = "product", classes_per_video: int = 1, nms_tiou: float | None = None,
+                 warm_start: bool = False, random_state=None):
+        self.candidates = candidates
+        self.encoder = encoder
+        self.top_k = top_k
+        self.positive_tiou = positive_tiou
+        self.negative_tiou = negative_tiou
+        self.negatives_per_positive = negatives_per_positive
+        self.svm_alpha = svm_alpha
+        self.svm_max_iter = svm_max_iter
+        self.classifier_C = classifier_C
+        self.classifier_max_iter = classifier_max_iter
+        self.classifier_tol = classifier_tol
+        self.score_mode = score_mode
+        self.classes_per_video = classes_per_video
+        self.nms_tiou = nms_tiou
+        self.warm_start = warm_start
+        self.random_state = random_state
+
+    # -- training ---------------------------------------------------------------------------
+
+    def fit(self, dataset: Dataset) -> StageWiseLocalizer:
+        if self.score_mode not in SCORE_MODES:
+            raise ValueError(f"score_mode must be one of {SCORE_MODES}, got {self.score_mode!r}")
+        rng = np.random.default_rng(self.random_state)
+        seed = int(rng.integers(2**31))
+        cs = dataset.candidates(self.candidates, self.encoder)
+        ids = list(dataset.video_ids)
+        instances = dataset.instances
+        if instances.empty:
+            raise ValueError("no annotated instances among the training videos")
+        self.classes_ = np.array(sorted(instances["label"].unique()))
+        rows, best, cls = cs.overlaps(ids, instances, self.classes_)
+        positive = best > self.positive_tiou
+        if not positive.any():
+            raise ValueError(f"no candidate of the {len(ids)} training videos has tIoU > {self.positive_tiou} "
+                             "with a truth: nothing to learn actions from")
+        negatives = np.flatnonzero(best < self.negative_tiou)
+        n_neg = min(len(negatives), int(np.ceil(self.negatives_per_positive * positive.sum())))
+        chosen = np.concatenate([np.flatnonzero(positive), np.sort(rng.choice(negatives, n_neg, replace=False))])
+
+        mean, scale = self._standardisation(cs)
+        x = (cs.features[rows[chosen]] - mean) / scale
+        svm = getattr(self, "svm_", None) if self.warm_start else None
+        if svm is None:
+            svm = SGDClassifier(loss="hinge", alpha=self.svm_alpha, max_iter=self.svm_max_iter, tol=1e-4,
+                                average=True, random_state=seed, warm_start=self.warm_start)
+        svm.fit(x, positive[chosen])
+        self.svm_ = svm
+        self.mean_, self.scale_ = mean, scale
+        self.coef_ = (svm.coef_[0] / scale).astype(np.float32)
+        self.intercept_ = float(svm.intercept_[0] - (svm.coef_[0] * mean / scale).sum())
+
+        # Platt scaling on every candidate of the training videos.
+        decision = cs.features[rows] @ self.coef_ + self.intercept_
+        platt = LogisticRegression(C=1e4).fit(decision[:, None], positive)
+        self.platt_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+
+        owner = np.repeat(np.arange(len(ids)), self._counts(cs, ids))
+        top = _top_k(decision, owner, self.top_k)
+        train = top[positive[top]]
+        self._fit_classifier((cs.features[rows[train]] - mean) / scale, cls[train], seed)
+        self.n_training_videos_ = len(ids)
+        self.positive_fraction_ = float(positive.mean())
+        return self
+
+    @staticmethod
+    def _counts(cs: CandidateSet, ids) -> np.ndarray:
+        pos = np.array([cs.position[v] for v in ids], dtype=np.int64)
+        return cs.offsets[pos + 1] - cs.offsets[pos]
+
+    @staticmethod
+    def _standardisation(cs: CandidateSet) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and spread of the candidates' features (every row up to 200,000, else an even
+        sample of that many): unsupervised, so fixed across refits."""
+        if not hasattr(cs, "standardisation"):
+            sample = cs.features[:: max(1, len(cs.features) // 200_000)]
+            mean = sample.mean(axis=0, dtype=np.float64)
+            std = sample.std(axis=0, dtype=np.float64)
+            cs.standardisation = (mean.astype(np.float32), np.where(std > 0, std, 1).astype(np.float32))
+        return cs.standardisation
+
+    def _fit_classifier(self, x: np.ndarray, y: np.ndarray, seed: int) -> None:
+        seen = np.unique(y)
+        self.classifier_classes_ = seen
+        if len(seen) < 2:
+            self.classifier_ = None  # a single class seen: it gets probability 1
+            return
+        clf = getattr(self, "classifier_", None) if self.warm_start else None
+        if clf is None or not np.array_equal(clf.classes_, seen):
+            clf = LogisticRegression(C=self.classifier_C, max_iter=self.classifier_max_iter, tol=self.classifier_tol,
+                                     warm_start=self.warm_start, random_state=seed)
+        self.classifier_ = clf.fit(x, y)
+
+    # -- inference ------------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "platt_"):
+            raise NotFittedError("this StageWiseLocalizer is not fitted yet: call fit(dataset) first")
+
+    def _attention(self, dataset: Dataset):
+        """Candidate rows of the dataset's videos, their owner position, and attention probabilities."""
+        self._check_fitted()
+        cs = dataset.candidates(self.candidates, self.encoder)
+        rows, owner = cs.rows(dataset.video_ids)
+        a, b = self.platt_
+        decision = cs.features[rows] @ self.coef_ + self.intercept_
+        return cs, rows, owner, 1 / (1 + np.exp(-(a * decision + b)))
+
+    def _posteriors(self, features: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(features), len(self.classes_)))
+        if self.classifier_ is None:
+            out[:, self.classifier_classes_[0]] = 1.0
+        elif len(features):
+            out[:, self.classifier_.classes_] = self.classifier_.predict_proba((features - self.mean_) / self.scale_)
+        return out
+
+    def attention_scores(self, dataset: Dataset) -> dict[str, np.ndarray]:
+        """Per video, the attention probability of every candidate, in candidate order (the paper's X)."""
+        _, _, owner, prob = self._attention(dataset)
+        bounds = np.searchsorted(owner, np.arange(len(dataset.video_ids) + 1))
+        return {vid: prob[bounds[i]:bounds[i + 1]] for i, vid in enumerate(dataset.video_ids)}
+
+    def attend(self, dataset: Dataset) -> pd.DataFrame:
+        """The top-k segments of each video: ``video_id, rank, t_start, t_end, attention`` plus one
+        column per class with its posterior probability."""
+        cs, rows, owner, prob = self._attention(dataset)
+        top = _top_k(prob, owner, self.top_k)
+        post = self._posteriors(cs.features[rows[top]])
+        ids = np.asarray(dataset.video_ids, dtype=object)[owner[top]]
+        frame = pd.DataFrame({
+            "video_id": ids,
+            "rank": pd.Series(owner[top]).groupby(owner[top]).cumcount().to_numpy(),
+            "t_start": cs.segments[rows[top], 0],
+            "t_end": cs.segments[rows[top], 1],
+            "attention": prob[top],
+        })
+        return pd.concat([frame, pd.DataFrame(post, columns=self.classes_)], axis=1)
+
+    def class_posteriors(self, dataset: Dataset) -> dict[str, np.ndarray]:
+        """Per video, the ``(k, n_classes)`` class posteriors of its top-k segments (columns: ``classes_``)."""
+        top = self.attend(dataset)
+        post = top[list(self.classes_)].to_numpy()
+        bounds = np.searchsorted(pd.Index(dataset.video_ids).get_indexer(top["video_id"]),
+                                 np.arange(len(dataset.video_ids) + 1))
+        return {vid: post[bounds[i]:bounds[i + 1]] for i, vid in enumerate(dataset.video_ids)}
+
+    def predict(self, dataset: Dataset) -> pd.DataFrame:
+        """Detections ``video_id, t_start, t_end, label, score`` for the dataset's videos."""
+        top = self.attend(dataset)
+        post = top[list(self.classes_)].to_numpy()
+        owner = pd.Index(dataset.video_ids).get_indexer(top["video_id"])
+        attention = top["attention"].to_numpy()
+        # Video-level class distribution: attention-weighted mean of the top-k posteriors.
+        weights = np.zeros((len(dataset.video_ids), len(self.classes_)))
+        np.add.at(weights, owner, post * attention[:, None])
+        video_prob = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+        m = min(self.classes_per_video, len(self.classes_))
+        chosen = np.argsort(-video_prob, axis=1, kind="stable")[:, :m]  # (videos, m)
+        det_row = np.repeat(np.arange(len(top)), m)
+        det_cls = chosen[owner].reshape(-1)
+        if self.score_mode == "product":
+            score = attention[det_row] * post[det_row, det_cls]
+        elif self.score_mode == "video":
+            score = attention[det_row] * video_prob[owner[det_row], det_cls]
+        else:
+            score = attention[det_row]
+        det = pd.DataFrame({
+            "video_id": top["video_id"].to_numpy()[det_row],
+            "t_start": top["t_start"].to_numpy()[det_row],
+            "t_end": top["t_end"].to_numpy()[det_row],
+            "label": self.classes_[det_cls],
+            "score": score,
+        })
+        if self.nms_tiou is not None:
+            keep = []
+            seg = det[["t_start", "t_end"]].to_numpy()
+            for idx in det.groupby(["video_id", "label"], sort=False).indices.values():
+                keep.append(idx[temporal_nms(seg[idx], score[idx], self.nms_tiou)])
+            det = det.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
+        return det
+
+    def state(self) -> dict:
+        """What the learned selectors read: SVM weights (in feature space) and bias, Platt
+        parameters, the number of training videos and the fraction of positive candidates."""
+        self._check_fitted()
+        return {
+            "coef": self.coef_.copy(),
+            "intercept": self.intercept_,
+            "platt": self.platt_,
+            "n_training_videos": self.n_training_videos_,
+            "positive_fraction": self.positive_fraction_,
+        }
