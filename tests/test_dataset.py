@@ -19,7 +19,8 @@ def test_overlaps_match_brute_force(ds):
     cs = ds.candidates(SlidingWindows())
     ids = ds.video_ids[::3]
     labels = sorted(ds.ground_truth.labels)
-    rows, best, cls = cs.overlaps(ids, ds.instances, labels)
+    rows, owner, best, cls = cs.overlaps(ids, ds.instances, labels)
+    assert (np.diff(owner) >= 0).all() and owner.max() == len(ids) - 1
     inst = ds.instances.groupby("video_id")
     k = 0
     for vid in ids:

@@ -85,20 +85,25 @@ class CandidateSet:
         Videos without candidates (zero duration, no proposals) are left out and remembered, so
         that asking for them later names the reason.
         """
-        kept, segs, feats, without = [], [], [], {}
-        for vid in tqdm(list(video_ids), desc="candidates", unit="video", disable=not progress, leave=False):
+        kept, segs, without = [], [], {}
+        for vid in video_ids:
             seg = generator.candidates(vid, store.duration(vid))
             if len(seg) == 0:
                 without[vid] = f"no candidate segments (duration {store.duration(vid)} s)"
                 continue
             kept.append(vid)
             segs.append(seg)
-            feats.append(encoder.encode(store, vid, seg))
-        counts = np.array([len(s) for s in segs], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(counts)])
-        dim = feats[0].shape[1] if feats else 0
-        return cls(kept, np.concatenate(segs) if segs else np.zeros((0, 2)),
-                   np.concatenate(feats) if feats else np.zeros((0, dim), np.float32), offsets, without)
+        offsets = np.concatenate([[0], np.cumsum([len(s) for s in segs], dtype=np.int64)])
+        # Filled in place: the matrix is the largest object of a run, so it must not exist twice.
+        features = None
+        for i, vid in enumerate(tqdm(kept, desc="candidates", unit="video", disable=not progress, leave=False)):
+            encoded = encoder.encode(store, vid, segs[i])
+            if features is None:
+                features = np.empty((offsets[-1], encoded.shape[1]), dtype=np.float32)
+            features[offsets[i]:offsets[i + 1]] = encoded
+        if features is None:
+            features = np.zeros((0, 0), np.float32)
+        return cls(kept, np.concatenate(segs) if segs else np.zeros((0, 2)), features, offsets, without)
 
     def __len__(self) -> int:
         return len(self.video_ids)
@@ -120,8 +125,9 @@ class CandidateSet:
         rows = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
         return rows, owner
 
-    def overlaps(self, video_ids, instances: pd.DataFrame, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For the candidates of ``video_ids``: rows, best tIoU with any truth, and that truth's class index.
+    def overlaps(self, video_ids, instances: pd.DataFrame, labels):
+        """For the candidates of ``video_ids``: rows and owners (as :meth:`rows`), best tIoU with any
+        truth, and that truth's class index.
 
         ``labels`` fixes the class indices (-1 where a video has no truth). Vectorised over all
         (candidate, truth of the same video) pairs at once.
@@ -133,7 +139,7 @@ class CandidateSet:
         inst = instances[inst_owner >= 0]
         inst_owner = inst_owner[inst_owner >= 0]
         if len(inst) == 0:
-            return rows, best, cls
+            return rows, owner, best, cls
         # Pair every truth with every candidate of its video.
         starts = np.searchsorted(owner, inst_owner, side="left")
         counts = np.searchsorted(owner, inst_owner, side="right") - starts
@@ -149,7 +155,7 @@ class CandidateSet:
         first = order[np.r_[True, pair_pos[order][1:] != pair_pos[order][:-1]]]
         best[pair_pos[first]] = iou[first]
         cls[pair_pos[first]] = pd.Index(labels).get_indexer(inst["label"].to_numpy()[pair_truth[first]])
-        return rows, best, cls
+        return rows, owner, best, cls
 
 
 @dataclass
