@@ -67,14 +67,14 @@ def test_exposes_attention_posteriors_and_state(small, fitted):
 
 def test_score_modes_and_nms(small, fitted):
     _, test = small
-    base = fitted.predict(test)
+    base = fitted.set_params(nms_tiou=None).predict(test)
     wide = fitted.set_params(classes_per_video=2).predict(test)
     assert len(wide) == 2 * len(base)
     nms = fitted.set_params(classes_per_video=1, nms_tiou=0.3).predict(test)
     assert len(nms) < len(base)
     fitted.set_params(nms_tiou=None, score_mode="attention")
     assert fitted.predict(test)["score"].max() <= 1
-    fitted.set_params(score_mode="product")
+    fitted.set_params(score_mode="product", nms_tiou=0.5)
     np.testing.assert_array_equal(temporal_nms(np.array([[0, 10], [1, 10], [20, 30.0]]), np.array([0.5, 0.9, 0.1]), 0.5),
                                   [1, 2])
 

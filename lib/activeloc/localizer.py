@@ -19,9 +19,10 @@ Detections (``score_mode``): each video's top-k segments, each paired with the v
 ``classes_per_video`` most likely classes (the class posteriors of its top-k segments averaged,
 weighted by attention). ``"product"`` scores a detection by attention probability times the
 segment's class probability; ``"video"`` uses the video-level class probability instead;
-``"attention"`` the attention probability alone. Optional temporal non-maximum suppression
-(``nms_tiou``) per video and class. The defaults come from the ablation in
-``notebooks/02-localizer.ipynb``.
+``"attention"`` the attention probability alone. Temporal non-maximum suppression per video and
+class at ``nms_tiou`` (None: none). The defaults (``"product"``, one class, NMS at 0.5) are the
+best row of the ablation in ``notebooks/02-localizer.ipynb`` (quick profile: average mAP 0.234
+against 0.218 without NMS; mAP at 0.5 0.361 against 0.310).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class StageWiseLocalizer(BaseEstimator):
     def __init__(self, candidates=SlidingWindows(), encoder=SegmentEncoder(), top_k: int = 10, positive_tiou: float = 0.7,
                  negative_tiou: float = 0.3, negatives_per_positive: float = 3.0, svm_alpha: float = 1e-4,
                  svm_max_iter: int = 30, classifier_C: float = 1.0, classifier_max_iter: int = 300, classifier_tol: float = 1e-3,
-                 score_mode: str = "product", classes_per_video: int = 1, nms_tiou: float | None = None,
+                 score_mode: str = "product", classes_per_video: int = 1, nms_tiou: float | None = 0.5,
                  warm_start: bool = False, warm_epochs: int = 3, random_state=None):
         self.candidates = candidates
         self.encoder = encoder

@@ -1,0 +1,94 @@
+"""Selection functions (paper 3.2): which unlabelled videos to annotate next.
+
+Every selector answers one call::
+
+    select(localizer, labelled, pool, batch_size, random_state) -> DataFrame(video_id, utility, rank)
+
+``localizer`` is the model trained on ``labelled`` (a :class:`~activeloc.dataset.Dataset`),
+``pool`` the unlabelled videos. The result holds exactly ``min(batch_size, len(pool))`` pool
+videos, best first, each with the utility it was chosen by. Batch mode as the paper defines it:
+a selector either ranks once and takes the top ``batch_size`` (``greedy = False``) or picks one
+video at a time, updating its own state, until the batch is full (``greedy = True``).
+Ties in utility are broken at random by ``random_state``, so that the choice is deterministic
+for a seed and unbiased by the pool's order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+SELECTION_COLUMNS = ["video_id", "utility", "rank"]
+
+
+class Selector(BaseEstimator):
+    """Base class: subclasses implement :meth:`utilities` (rank once) or override :meth:`select`."""
+
+    name = "selector"
+
+    def utilities(self, localizer, labelled, pool) -> np.ndarray:
+        raise NotImplementedError
+
+    def select(self, localizer, labelled, pool, batch_size: int, random_state=None) -> pd.DataFrame:
+        ids = list(pool.video_ids)
+        n = min(int(batch_size), len(ids))
+        if n <= 0:
+            return pd.DataFrame(columns=SELECTION_COLUMNS)
+        utility = np.asarray(self.utilities(localizer, labelled, pool), dtype=float)
+        return top_ranked(ids, utility, n, random_state)
+
+
+def top_ranked(ids, utility: np.ndarray, n: int, random_state=None) -> pd.DataFrame:
+    """The ``n`` highest utilities, ties in random order."""
+    tie_break = np.random.default_rng(random_state).random(len(ids))
+    order = np.lexsort((tie_break, -utility))[:n]
+    return pd.DataFrame({"video_id": np.asarray(ids, dtype=object)[order], "utility": utility[order],
+                         "rank": np.arange(n)})
+
+
+class RandomSelector(Selector):
+    """Uniformly random videos (the utility is the random draw)."""
+
+    name = "random"
+
+    def select(self, localizer, labelled, pool, batch_size: int, random_state=None) -> pd.DataFrame:
+        ids = list(pool.video_ids)
+        utility = np.random.default_rng(random_state).random(len(ids))
+        return top_ranked(ids, utility, min(int(batch_size), len(ids)), random_state)
+
+
+class UncertaintySelector(Selector):
+    """Uncertainty sampling: highest entropy of the histogram of a video's candidate confidence scores.
+
+    A video's confidence scores are the attention probabilities of all its candidates (the
+    paper's X); their histogram over ``bins`` equal bins of [0, 1] is normalised to a
+    distribution and its entropy (nats) is the utility. A model sure of every candidate (all near
+    0 or 1) gives a peaked histogram and low entropy; one unsure spreads the scores. The model is
+    not retrained within a batch, so picking one at a time equals taking the top of one ranking.
+    """
+
+    name = "uncertainty"
+
+    def __init__(self, bins: int = 10):
+        self.bins = bins
+
+    def utilities(self, localizer, labelled, pool) -> np.ndarray:
+        scores = localizer.attention_scores(pool)
+        return np.array([histogram_entropy(scores[v], self.bins) for v in pool.video_ids])
+
+
+def histogram_entropy(scores: np.ndarray, bins: int = 10) -> float:
+    counts = np.histogram(np.clip(scores, 0, 1), bins=bins, range=(0.0, 1.0))[0].astype(float)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+SELECTORS = {cls.name: cls for cls in (RandomSelector, UncertaintySelector)}
+
+
+def make_selector(name: str, **params) -> Selector:
+    try:
+        return SELECTORS[name](**params)
+    except KeyError:
+        raise ValueError(f"unknown selector {name!r}; available: {sorted(SELECTORS)}") from None

@@ -1,0 +1,110 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from activeloc import make_activitynet_like, make_splits
+from activeloc.dataset import Dataset
+from activeloc.localizer import StageWiseLocalizer
+from activeloc.loop import TIMING_COLUMNS, ActiveLearningLoop
+from activeloc.oracles import SimulatedOracle
+from activeloc.selectors import RandomSelector, UncertaintySelector, histogram_entropy
+
+
+def tiny_data(seed=0, n=900):
+    gt, feats = make_activitynet_like(n, 12, feature_dim=16, random_state=seed)
+    splits = make_splits(gt, random_state=0)
+    return Dataset(gt, feats, list(splits.index), splits)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_data()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    sel = data.split("selection")
+    labelled = sel.subset(sel.video_ids[:100])
+    return StageWiseLocalizer(random_state=0).fit(labelled), labelled, sel.subset(sel.video_ids[100:])
+
+
+@pytest.mark.parametrize("selector", [RandomSelector(), UncertaintySelector()])
+def test_selector_contract(fitted, selector):
+    loc, labelled, pool = fitted
+    a = selector.select(loc, labelled, pool, 16, random_state=3)
+    b = selector.select(loc, labelled, pool, 16, random_state=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 16 and a["video_id"].is_unique
+    assert set(a["video_id"]) <= set(pool.video_ids) and not set(a["video_id"]) & set(labelled.video_ids)
+    assert (np.diff(a["utility"]) <= 0).all() and a["rank"].tolist() == list(range(16))
+    small = pool.subset(pool.video_ids[:5])
+    assert len(selector.select(loc, labelled, small, 16, random_state=0)) == 5
+    empty = selector.select(loc, labelled, pool.subset([]), 16, random_state=0)
+    assert len(empty) == 0 and list(empty.columns) == ["video_id", "utility", "rank"]
+
+
+def test_uncertainty_prefers_spread_scores():
+    assert histogram_entropy(np.array([0.01, 0.02, 0.99, 0.98])) < histogram_entropy(np.linspace(0, 1, 40))
+    assert histogram_entropy(np.full(7, 0.5)) == 0.0
+    assert histogram_entropy(np.linspace(0, 0.999, 100)) == pytest.approx(np.log(10))
+
+
+def run_loop(data, checkpoint=None, selector=None, **kwargs):
+    sel, test = data.split("selection"), data.split("testing")
+    loop = ActiveLearningLoop(StageWiseLocalizer(), selector or UncertaintySelector(),
+                              SimulatedOracle(data.ground_truth, noise=0.1), batch_size=64,
+                              checkpoint=checkpoint, random_state=5, run_id="t", **kwargs)
+    return loop.run(sel, test, progress=False)
+
+
+def test_loop_runs_to_the_end_and_improves(data):
+    result = run_loop(data)
+    h = result.history
+    n_sel = len(data.split("selection").video_ids)
+    assert h["labelled_videos"].iloc[-1] == n_sel and h["labelled_ratio"].iloc[-1] == 1.0
+    assert h["labelled_ratio"].iloc[0] == pytest.approx(0.1, abs=0.01)
+    assert (np.diff(h["labelled_videos"]) == 64).all() or (np.diff(h["labelled_videos"])[:-1] == 64).all()
+    assert h["average_mAP"].iloc[-1] > h["average_mAP"].iloc[0] + 0.02
+    sel = result.selections
+    assert sel["video_id"].is_unique and len(sel) == n_sel - h["labelled_videos"].iloc[0]
+    assert set(h.columns) >= {"run_id", "selector", "seed", "batch_size", "noise", "step", "labelled_videos",
+                              "labelled_ratio", "seconds_labelled", "mAP@0.50", "average_mAP", *TIMING_COLUMNS}
+
+
+def test_budget_in_videos_and_seconds(data):
+    h = run_loop(data, budget_videos=150).history
+    assert h["labelled_videos"].iloc[-1] == 150
+    start = run_loop(data, max_steps=1).history["seconds_labelled"].iloc[0]
+    budget = start + 10_000.0
+    h = run_loop(data, budget_seconds=budget, selector=RandomSelector()).history
+    assert len(h) > 2 and h["seconds_labelled"].iloc[-2] < budget <= h["seconds_labelled"].iloc[-1]
+
+
+def test_resume_after_sigkill_equals_uninterrupted(data, tmp_path):
+    reference = run_loop(data).history.drop(columns=TIMING_COLUMNS)
+    checkpoint = tmp_path / "run.joblib"
+    script = f"""
+import sys
+sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+from test_loop import run_loop, tiny_data
+run_loop(tiny_data(), checkpoint={str(checkpoint)!r})
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if checkpoint.exists() and joblib.load(checkpoint).step >= 3:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = joblib.load(checkpoint).step
+    assert 3 <= killed_at < len(reference)  # really interrupted mid-run
+    resumed = run_loop(data, checkpoint=checkpoint).history.drop(columns=TIMING_COLUMNS)
+    pd.testing.assert_frame_equal(resumed, reference)
