@@ -32,7 +32,9 @@ def test_pipeline_tiny(project):
     real = {"real_annotations": str(ANET)} if ANET.is_file() else {}
     overrides = {"01-dataset": real, "02-localizer": real}
     records = run_pipeline("tiny", root=project, overrides=overrides)
-    assert [r["notebook"] for r in records] == ["01-dataset.ipynb", "02-localizer.ipynb"]
+    assert [r["notebook"] for r in records] == [
+        "01-dataset.ipynb", "02-localizer.ipynb", "03-selection-ablation.ipynb", "04-batch-size.ipynb",
+        "05-noisy-oracle.ipynb"]
     assert (project / "reports" / "notebooks" / "01-dataset.ipynb").is_file()
     stats = pd.read_csv(project / "reports" / "tables" / "dataset_stats.csv").set_index("split")
     assert stats.loc["all", "videos"] > 0 and stats.loc["knowledge_source", "classes"] == 5  # 20 classes / 4
@@ -54,6 +56,18 @@ def test_pipeline_tiny(project):
         assert 0.6 < recall.loc["ActivityNet 1.3 validation", "AR@100"] < 0.72
     ablation = pd.read_csv(tables / "localizer_ablation.csv")
     assert len(ablation) == 12
+    # Figure 3: three tables with the columns, one row per selector (and setting), three figures.
+    left = pd.read_csv(tables / "selection_ablation.csv")
+    assert {"selector", "aulc_mean", "aulc_ci_low", "aulc_ci_high", "ratio_to_80pct_mean"} <= set(left.columns)
+    assert set(left["selector"]) == {"random", "uncertainty"} and (left["runs"] == 2).all()
+    centre = pd.read_csv(tables / "batch_size.csv")
+    assert {"selector", "batch_size", "aulc_mean", "aulc_ci_low", "aulc_ci_high"} <= set(centre.columns)
+    assert set(centre["batch_size"]) == {16, 64}
+    right = pd.read_csv(tables / "noise.csv")
+    assert {"selector", "noise", "aulc_mean", "aulc_ci_low", "aulc_ci_high"} <= set(right.columns)
+    assert set(right["noise"]) == {0.0, 0.2}
+    for name in ("fig3_left", "fig3_center", "fig3_right"):
+        assert (project / "reports" / "figures" / f"{name}.png").stat().st_size > 10_000
 
 
 def test_failure_names_notebook_and_cell_and_keeps_the_copy(project, capsys):

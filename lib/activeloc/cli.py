@@ -35,6 +35,27 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _simulate(args) -> int:
+    from .experiments import make_cells, run_grid
+    from .selectors import SELECTORS
+
+    def split(text, kind):
+        return [kind(x) for x in text.split(",") if x]
+
+    selectors = split(args.selectors, str)
+    unknown = set(selectors) - set(SELECTORS)
+    if unknown:
+        raise ValueError(f"unknown selectors {sorted(unknown)}; available: {sorted(SELECTORS)}")
+    cells = make_cells(args.dataset, selectors, split(args.batch_sizes, int), split(args.noise, float),
+                       split(args.seeds, int), selection_videos=args.selection_videos,
+                       testing_videos=args.testing_videos)
+    history = run_grid(cells, args.out, n_jobs=args.jobs, scheduler=args.scheduler)
+    final = history.sort_values("step").groupby("run_id").tail(1)
+    print(final[["selector", "batch_size", "noise", "seed", "step", "average_mAP"]].to_string(index=False))
+    print(f"{len(cells)} runs; tables in {args.out}/history and {args.out}/selections (Parquet)")
+    return 0
+
+
 def _reproduce(args) -> int:
     from .pipeline import run_pipeline
 
@@ -64,6 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-unknown-labels", action="store_true",
                    help="drop predictions whose label is not in the ground truth instead of failing")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("simulate", help="run a grid of active-learning runs (selector x batch size x noise x seed)")
+    p.add_argument("--dataset", default="data/processed/dataset", help="folder written by 01-dataset")
+    p.add_argument("--out", required=True, help="results folder (history/ and selections/ Parquet parts)")
+    p.add_argument("--selectors", default="random,uncertainty")
+    p.add_argument("--batch-sizes", default="64")
+    p.add_argument("--noise", default="0", help="oracle noise levels, e.g. 0,0.05,0.1")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--selection-videos", type=int, default=None, help="subsample Selection to this many videos")
+    p.add_argument("--testing-videos", type=int, default=None, help="subsample Testing to this many videos")
+    p.add_argument("--jobs", type=int, default=1, help="local parallel runs (joblib)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    p.set_defaults(func=_simulate)
 
     p = sub.add_parser("reproduce", help="run the notebooks through papermill into reports/")
     p.add_argument("--profile", default="quick", help="tiny | quick | paper (notebooks/profiles.toml)")

@@ -1,24 +1,38 @@
-"""Experiments that the notebooks run: learning curves of the localizer on random subsets."""
+"""Experiments that the notebooks and the CLI run: the localizer's learning curve on random
+subsets, and the grid of active-learning runs (selector x batch size x noise x seed), locally
+with joblib or on a Dask cluster, each finished run written once as Parquet and never recomputed.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from .dataset import Dataset
+from .dataset import Dataset, load_dataset
+from .io_utils import atomic_path
+from .localizer import StageWiseLocalizer
+from .loop import ActiveLearningLoop
 from .metrics import ACTIVITYNET_TIOU, evaluate_detections
+from .oracles import SimulatedOracle
+from .selectors import make_selector
 
 
 def evaluate_localizer(localizer, test: Dataset, tiou_thresholds=ACTIVITYNET_TIOU) -> dict:
-    """Predict on ``test`` and score: ``average_mAP``, ``mAP@0.5`` and predict seconds."""
+    """Predict on ``test`` and score: ``average_mAP``, ``mAP@0.5`` and predict seconds. Detections of
+    classes absent from ``test`` (possible when it is subsampled) are dropped, as they cannot be scored."""
     start = time.perf_counter()
     detections = localizer.predict(test)
     seconds = time.perf_counter() - start
-    result = evaluate_detections(test.instances, detections, tiou_thresholds)
+    result = evaluate_detections(test.instances, detections, tiou_thresholds, ignore_unknown_labels=True)
     at = dict(zip(np.round(result.tiou_thresholds, 2), result.mAP))
     return {"average_mAP": result.average_mAP, "mAP@0.5": at.get(0.5, np.nan), "predict_seconds": seconds}
 
@@ -43,3 +57,130 @@ def random_subset_curve(localizer, train: Dataset, test: Dataset, ratios, seeds)
     full = curve.loc[curve["ratio"] == curve["ratio"].max(), "average_mAP"].mean()
     curve["fraction_of_full"] = curve["average_mAP"] / full
     return curve
+
+
+# -- the experiment grid: (selector x batch size x noise x seed) loop runs ----------------------
+
+_LOOP_DATA: dict = {}
+
+
+def load_loop_data(dataset_dir: str, selection_videos: int | None = None,
+                   testing_videos: int | None = None) -> tuple[Dataset, Dataset]:
+    """Selection and Testing of the dataset ``01-dataset`` wrote, optionally subsampled (seed 0, the
+    same for every run), cached per process so that a worker builds candidates once."""
+    key = (str(Path(dataset_dir).resolve()), selection_videos, testing_videos)
+    if key not in _LOOP_DATA:
+        data = load_dataset(dataset_dir)
+        rng = np.random.default_rng(0)
+        chosen = []
+        for name, n in (("selection", selection_videos), ("testing", testing_videos)):
+            ids = data.split(name).video_ids
+            chosen.append(sorted(rng.choice(ids, n, replace=False)) if n and n < len(ids) else ids)
+        data = Dataset(data.ground_truth, data.features, chosen[0] + chosen[1], data.splits)
+        _LOOP_DATA[key] = (data.subset(chosen[0]), data.subset(chosen[1]))
+    return _LOOP_DATA[key]
+
+
+def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, selection_videos=None,
+               testing_videos=None, initial_ratio: float = 0.1) -> list[dict]:
+    """The grid as a list of cells, each a plain dict that fully describes one run (the dataset by
+    its folder and a fingerprint of its contents, so that remaking the data invalidates old runs)."""
+    fingerprint = dataset_fingerprint(dataset_dir)
+    return [
+        {"dataset_dir": str(dataset_dir), "dataset": fingerprint, "selection_videos": selection_videos, "testing_videos": testing_videos,
+         "initial_ratio": initial_ratio, "selector": s, "batch_size": int(b), "noise": float(n), "seed": int(r)}
+        for s in selectors for b in batch_sizes for n in noises for r in seeds
+    ]
+
+
+def dataset_fingerprint(dataset_dir) -> str:
+    """A hash of the dataset's splits and parameters (absent files hash as empty)."""
+    digest = hashlib.sha1()
+    for name in ("parameters.json", "splits.csv"):
+        path = Path(dataset_dir) / name
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()[:16]
+
+
+def cell_id(cell: dict) -> str:
+    return hashlib.sha1(json.dumps(cell, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_cell(cell: dict, out_dir: str) -> str:
+    """Run one cell (resuming its checkpoint if any) and write its tables; skip it if already done."""
+    out = Path(out_dir)
+    cid = cell_id(cell)
+    history_path = out / "history" / f"{cid}.parquet"
+    if history_path.exists():
+        return cid
+    selection, testing = load_loop_data(cell["dataset_dir"], cell["selection_videos"], cell["testing_videos"])
+    loop = ActiveLearningLoop(
+        StageWiseLocalizer(warm_start=True), make_selector(cell["selector"]),
+        SimulatedOracle(selection.ground_truth, noise=cell["noise"]), batch_size=cell["batch_size"],
+        initial_ratio=cell["initial_ratio"], checkpoint=out / "checkpoints" / f"{cid}.joblib",
+        run_id=cid, random_state=cell["seed"],
+    )
+    result = loop.run(selection, testing, progress=False)
+    extra = {k: cell[k] for k in ("selection_videos", "testing_videos")}
+    save_parquet(result.selections, out / "selections" / f"{cid}.parquet")
+    save_parquet(result.history.assign(**extra), history_path)  # written last: marks the cell done
+    (out / "checkpoints" / f"{cid}.joblib").unlink(missing_ok=True)
+    return cid
+
+
+def run_grid(cells: list[dict], out_dir: str | os.PathLike, *, n_jobs: int = 1,
+             scheduler: str | None = None) -> pd.DataFrame:
+    """Run the cells not done yet (locally with joblib, or on the Dask cluster at ``scheduler``)
+    and return the history of every cell of ``cells``. Workers must see ``out_dir`` and the dataset."""
+    out_dir = str(Path(out_dir).resolve())
+    todo = [c for c in cells if not (Path(out_dir) / "history" / f"{cell_id(c)}.parquet").exists()]
+    if todo and scheduler:
+        from dask.distributed import Client, progress
+
+        with Client(scheduler) as client:
+            futures = client.map(run_cell, todo, out_dir=out_dir, pure=False)
+            progress(futures)
+            client.gather(futures)
+    elif todo:
+        Parallel(n_jobs=n_jobs)(delayed(run_cell)(c, out_dir) for c in tqdm(todo, desc="grid", unit="run"))
+    wanted = {cell_id(c) for c in cells}
+    history = read_table(Path(out_dir) / "history")
+    return history[history["run_id"].isin(wanted)].reset_index(drop=True)
+
+
+def read_table(folder: str | os.PathLike) -> pd.DataFrame:
+    """All the Parquet parts of a folder as one table (empty if none)."""
+    parts = sorted(Path(folder).glob("*.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else pd.DataFrame()
+
+
+def save_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+
+
+def full_data_reference(dataset_dir, seeds, *, selection_videos=None, testing_videos=None) -> pd.DataFrame:
+    """Average mAP of the localizer trained on all of (the subsampled) Selection with true labels,
+    one row per seed: the "full mAP" that learning curves are a fraction of."""
+    selection, testing = load_loop_data(str(dataset_dir), selection_videos, testing_videos)
+    rows = []
+    for seed in seeds:
+        model = StageWiseLocalizer(random_state=seed).fit(selection)
+        rows.append({"seed": seed, **evaluate_localizer(model, testing)})
+    return pd.DataFrame(rows)
+
+
+def selection_study(dataset_dir, out_dir, selectors, batch_sizes, noises, seeds, *, selection_videos=None,
+                    testing_videos=None, n_jobs: int = 1, scheduler: str | None = None):
+    """Run a grid and summarise it: returns ``(curves, per_run, full_map)`` where ``curves`` is the
+    history with ``fraction_of_full``, ``per_run`` one row per run (AULC, ratio to 80 %) and
+    ``full_map`` the mean average mAP of full-data training over ``seeds``."""
+    from .statistics import summarize_runs, with_fraction_of_full
+
+    cells = make_cells(dataset_dir, selectors, batch_sizes, noises, seeds,
+                       selection_videos=selection_videos, testing_videos=testing_videos)
+    history = run_grid(cells, out_dir, n_jobs=n_jobs, scheduler=scheduler)
+    reference = full_data_reference(dataset_dir, seeds, selection_videos=selection_videos,
+                                    testing_videos=testing_videos)
+    full_map = float(reference["average_mAP"].mean())
+    return with_fraction_of_full(history, full_map), summarize_runs(history, full_map), full_map

@@ -116,7 +116,9 @@ class ActiveLearningLoop:
             fit_seconds = time.perf_counter() - start
 
             start = time.perf_counter()
-            result = evaluate_detections(testing.instances, state.localizer.predict(testing), self.tiou_thresholds)
+            # A subsampled Testing split may miss a class: its detections cannot be scored, so drop them.
+            result = evaluate_detections(testing.instances, state.localizer.predict(testing), self.tiou_thresholds,
+                                         ignore_unknown_labels=True)
             evaluate_seconds = time.perf_counter() - start
 
             pool_ids = [v for v in selection.video_ids if v not in labelled_set]

@@ -75,3 +75,58 @@ def plot_learning_curve(curve: pd.DataFrame, band=(0.4, 0.7), band_ratio: float 
     ax.set_title("Localizer learning curve on random subsets")
     fig.tight_layout()
     return fig
+
+
+# The paper's Figure 3 numbers, where it gives them.
+PAPER_RATIO_TO_80 = {"LAL": 0.35, "MCLE": 0.38, "uncertainty": 0.42, "random": 0.65}
+PAPER_MCLE_AULC = {16: 0.75, 32: 0.75, 64: 0.65}
+
+
+def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame):
+    """% of full mAP against labelled ratio per selector (mean and 95 % band over seeds), with the
+    paper's ratios needed for 80 % marked."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=(7, 5))
+    aulc = per_run.groupby("selector")["aulc"].mean()
+    data = curves.assign(selector=curves["selector"].map(lambda s: f"{s} (AULC {aulc[s]:.3f})"),
+                         percent=100 * curves["fraction_of_full"])
+    sns.lineplot(data, x="labelled_ratio", y="percent", hue="selector", errorbar=("ci", 95), ax=ax)
+    ax.axhline(80, color="grey", lw=1, ls="--")
+    for name, ratio in PAPER_RATIO_TO_80.items():
+        ax.plot([ratio], [80], marker="v", color="black", ms=7)
+        ax.annotate(f"paper {name}", (ratio, 80), xytext=(0, 8), textcoords="offset points", rotation=90,
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_xlabel("ratio of labelled Selection videos")
+    ax.set_ylabel("% of full mAP (average mAP, tIoU 0.5:0.95)")
+    ax.set_title("Figure 3 (left): selection functions")
+    fig.tight_layout()
+    return fig
+
+
+def plot_fig3_center(per_run: pd.DataFrame):
+    """AULC against batch size per selector (mean and 95 % interval), the paper's MCLE points marked."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=(7, 5))
+    sns.pointplot(per_run, x="batch_size", y="aulc", hue="selector", errorbar=("ci", 95), dodge=0.2,
+                  native_scale=True, log_scale=(2, None), ax=ax)
+    ax.scatter(list(PAPER_MCLE_AULC), list(PAPER_MCLE_AULC.values()), marker="x", color="black",
+               label="paper: MCLE", zorder=5)
+    ax.set_xlabel("batch size (videos per step, log scale)")
+    ax.set_ylabel("AULC (% of full mAP vs labelled ratio)")
+    ax.legend()
+    ax.set_title("Figure 3 (centre): effect of batch size")
+    fig.tight_layout()
+    return fig
+
+
+def plot_fig3_right(per_run: pd.DataFrame):
+    """AULC against oracle noise per selector (mean and 95 % interval)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=(7, 5))
+    sns.pointplot(per_run.assign(noise_pct=100 * per_run["noise"]), x="noise_pct", y="aulc", hue="selector",
+                  errorbar=("ci", 95), dodge=0.4, native_scale=True, ax=ax)
+    ax.set_xlabel("oracle noise (%): returned instances have mean tIoU 1 - noise with the truth")
+    ax.set_ylabel("AULC (% of full mAP vs labelled ratio)")
+    ax.set_title("Figure 3 (right): effect of a noisy oracle")
+    fig.tight_layout()
+    return fig

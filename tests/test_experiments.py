@@ -1,0 +1,91 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from activeloc import make_splits
+from activeloc.annotations import write_ground_truth
+from activeloc.cli import main
+from activeloc.experiments import cell_id, make_cells, read_table, run_grid
+from activeloc.features import write_hdf5_features
+from activeloc.io_utils import save_table
+from activeloc.simulator import make_activitynet_like
+from activeloc.statistics import aggregate, mean_ci, summarize_runs
+
+pytestmark = pytest.mark.xdist_group("grid")
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dataset")
+    gt, feats = make_activitynet_like(500, 12, feature_dim=12, random_state=0)
+    write_ground_truth(gt, folder / "ground_truth.json")
+    save_table(make_splits(gt, random_state=0).reset_index(), folder / "splits.csv", markdown=False)
+    write_hdf5_features(feats, folder / "features.h5")
+    return folder
+
+
+def cells(dataset_dir, seeds=(0, 1)):
+    return make_cells(dataset_dir, ["random", "uncertainty"], [64], [0.0], seeds,
+                      selection_videos=200, testing_videos=100)
+
+
+def test_grid_runs_locally_and_skips_finished_cells(dataset_dir, tmp_path):
+    out = tmp_path / "grid"
+    history = run_grid(cells(dataset_dir), out, n_jobs=2)
+    assert set(history["selector"]) == {"random", "uncertainty"} and set(history["seed"]) == {0, 1}
+    assert history.groupby("run_id")["labelled_ratio"].max().eq(1.0).all()
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "history").glob("*.parquet")}
+    again = run_grid(cells(dataset_dir, seeds=(0, 1, 2)), out, n_jobs=1)  # one new seed
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "history").glob("*.parquet")}
+    assert all(after[name] == stamp for name, stamp in stamps.items())  # finished cells untouched
+    assert len(after) == 6 and set(again["seed"]) == {0, 1, 2}
+    assert len(read_table(out / "selections")) > 0
+    pd.testing.assert_frame_equal(  # a cell's result does not depend on what ran beside it
+        again[again.seed < 2].drop(columns=["fit_seconds", "select_seconds", "evaluate_seconds"])
+        .sort_values(["run_id", "step"]).reset_index(drop=True),
+        history.drop(columns=["fit_seconds", "select_seconds", "evaluate_seconds"])
+        .sort_values(["run_id", "step"]).reset_index(drop=True))
+
+
+def test_grid_on_a_dask_cluster(dataset_dir, tmp_path):
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        history = run_grid(cells(dataset_dir, seeds=(0,)), tmp_path / "dask", scheduler=cluster.scheduler_address)
+    local = run_grid(cells(dataset_dir, seeds=(0,)), tmp_path / "local")
+    drop = ["fit_seconds", "select_seconds", "evaluate_seconds"]
+    key = ["run_id", "step"]
+    pd.testing.assert_frame_equal(history.drop(columns=drop).sort_values(key).reset_index(drop=True),
+                                  local.drop(columns=drop).sort_values(key).reset_index(drop=True))
+
+
+def test_cli_simulate(dataset_dir, tmp_path, capsys):
+    args = ["simulate", "--dataset", str(dataset_dir), "--out", str(tmp_path / "cli"), "--selectors", "random",
+            "--batch-sizes", "64", "--seeds", "0", "--selection-videos", "200", "--testing-videos", "100"]
+    assert main(args) == 0
+    assert "random" in capsys.readouterr().out
+    assert len(list((tmp_path / "cli" / "history").glob("*.parquet"))) == 1
+
+
+def test_cell_ids_are_stable():
+    a = make_cells("d", ["random"], [8], [0.1], [0])[0]
+    assert cell_id(a) == cell_id(dict(reversed(list(a.items()))))
+    assert cell_id(a) != cell_id({**a, "seed": 1})
+
+
+def test_summaries_and_confidence_intervals():
+    history = pd.DataFrame({
+        "run_id": ["a"] * 3 + ["b"] * 3, "selector": ["x"] * 6, "seed": [0] * 3 + [1] * 3,
+        "batch_size": 8, "noise": 0.0, "step": [0, 1, 2] * 2,
+        "labelled_ratio": [0.1, 0.5, 1.0] * 2, "average_mAP": [0.1, 0.3, 0.4, 0.2, 0.4, 0.4],
+    })
+    runs = summarize_runs(history, full_map=0.4).set_index("run_id")
+    assert runs.loc["a", "aulc"] == pytest.approx(0.4 * (0.25 + 0.75) / 2 + 0.5 * (0.75 + 1) / 2)
+    assert runs.loc["a", "ratio_to_80pct"] == pytest.approx(0.5 + 0.5 * (0.8 - 0.75) / 0.25)
+    assert runs.loc["b", "ratio_to_80pct"] == pytest.approx(0.1 + 0.4 * 0.3 / 0.5)
+    mean, low, high = mean_ci([1.0, 2.0, 3.0, 4.0])
+    half = stats.t.ppf(0.975, 3) * np.std([1, 2, 3, 4], ddof=1) / 2
+    assert (mean, low, high) == pytest.approx((2.5, 2.5 - half, 2.5 + half))
+    agg = aggregate(runs.reset_index(), "selector", ["aulc", "ratio_to_80pct"])
+    assert agg.loc[0, "runs"] == 2 and agg.loc[0, "aulc_ci_low"] < agg.loc[0, "aulc_mean"] < agg.loc[0, "aulc_ci_high"]
