@@ -6,7 +6,7 @@ from sklearn.exceptions import NotFittedError
 from activeloc import evaluate_detections, make_activitynet_like, make_splits
 from activeloc.annotations import GroundTruth
 from activeloc.dataset import CandidateError, Dataset
-from activeloc.localizer import StageWiseLocalizer, temporal_nms
+from activeloc.localizer import StageWiseLocalizer, grouped_nms
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,9 @@ def test_score_modes_and_nms(small, fitted):
     fitted.set_params(nms_tiou=None, score_mode="attention")
     assert fitted.predict(test)["score"].max() <= 1
     fitted.set_params(score_mode="product", nms_tiou=0.5)
-    np.testing.assert_array_equal(temporal_nms(np.array([[0, 10], [1, 10], [20, 30.0]]), np.array([0.5, 0.9, 0.1]), 0.5),
-                                  [1, 2])
+    keep = grouped_nms(np.array([0, 0, 0, 1, 1]), np.array([[0, 10], [1, 10], [20, 30.0], [0, 10], [1, 10]]),
+                       np.array([0.5, 0.9, 0.1, 0.5, 0.4]), 0.5)
+    np.testing.assert_array_equal(keep, [False, True, True, True, False])  # per group: video and class
 
 
 def test_warm_start_refit_after_new_videos(small):

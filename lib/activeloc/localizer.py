@@ -34,7 +34,6 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from .dataset import CandidateSet, Dataset, SegmentEncoder
-from .metrics import tiou
 from .proposals import SlidingWindows
 
 SCORE_MODES = ("product", "video", "attention")
@@ -47,18 +46,36 @@ def _top_k(scores: np.ndarray, owner: np.ndarray, k: int) -> np.ndarray:
     return order[np.arange(len(order)) - starts < k]
 
 
-def temporal_nms(segments: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression: indices kept, best first.
+def grouped_nms(groups: np.ndarray, segments: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Greedy temporal non-maximum suppression within each group: a boolean mask of what is kept.
 
-    Written out because no maintained library offers 1-D NMS; the groups here hold ~10 segments.
+    Within a group, by descending score (ties in input order), a segment is dropped if its tIoU
+    with a kept, higher-scored one exceeds ``threshold``. Written out because no maintained
+    library offers 1-D NMS; the groups (a video and a class) hold about ``top_k`` segments, so the
+    greedy pass runs over ranks, vectorised over all groups at once.
     """
-    order = np.argsort(-scores, kind="stable")
-    keep = []
-    while len(order):
-        i, order = order[0], order[1:]
-        keep.append(i)
-        order = order[tiou(segments[[i]], segments[order])[0] <= threshold]
-    return np.array(keep, dtype=np.int64)
+    keep_mask = np.zeros(len(scores), dtype=bool)
+    if len(scores) == 0:
+        return keep_mask
+    order = np.lexsort((np.arange(len(scores)), -scores, groups))
+    g = groups[order]
+    first = np.r_[True, g[1:] != g[:-1]]
+    group_index = np.cumsum(first) - 1
+    rank = np.arange(len(g)) - np.flatnonzero(first)[group_index]
+    pad = np.full((group_index[-1] + 1, rank.max() + 1, 2), np.nan)
+    pad[group_index, rank] = segments[order]
+    valid = ~np.isnan(pad[..., 0])
+    inter = np.clip(np.minimum(pad[:, :, None, 1], pad[:, None, :, 1])
+                    - np.maximum(pad[:, :, None, 0], pad[:, None, :, 0]), 0, None)
+    length = pad[..., 1] - pad[..., 0]
+    union = length[:, :, None] + length[:, None, :] - inter
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    keep = np.zeros(valid.shape, dtype=bool)
+    for r in range(keep.shape[1]):
+        suppressed = (keep[:, :r] & (iou[:, r, :r] > threshold)).any(axis=1)
+        keep[:, r] = valid[:, r] & ~suppressed
+    keep_mask[order] = keep[group_index, rank]
+    return keep_mask
 
 
 class StageWiseLocalizer(BaseEstimator):
@@ -116,7 +133,7 @@ class StageWiseLocalizer(BaseEstimator):
         chosen = np.concatenate([np.flatnonzero(positive), np.sort(rng.choice(negatives, n_neg, replace=False))])
 
         mean, scale = self._standardisation(cs)
-        x = (cs.features[rows[chosen]] - mean) / scale
+        x = self._standardised(cs, rows[chosen])
         svm = getattr(self, "svm_", None) if self.warm_start else None
         if svm is None:
             svm = SGDClassifier(loss="hinge", alpha=self.svm_alpha, max_iter=self.svm_max_iter, tol=1e-4,
@@ -140,7 +157,7 @@ class StageWiseLocalizer(BaseEstimator):
 
         top = _top_k(decision, owner, self.top_k)
         train = top[positive[top]]
-        self._fit_classifier((cs.features[rows[train]] - mean) / scale, cls[train], seed)
+        self._fit_classifier(self._standardised(cs, rows[train]), cls[train], seed)
         self.n_training_videos_ = len(ids)
         self.positive_fraction_ = float(positive.mean())
         return self
@@ -155,6 +172,15 @@ class StageWiseLocalizer(BaseEstimator):
             std = sample.std(axis=0, dtype=np.float64)
             cs.standardisation = (mean.astype(np.float32), np.where(std > 0, std, 1).astype(np.float32))
         return cs.standardisation
+
+    @staticmethod
+    def _standardised(cs: CandidateSet, rows: np.ndarray) -> np.ndarray:
+        """Standardised features of ``rows``, in place on the gathered copy (the matrix can be large)."""
+        mean, scale = cs.standardisation
+        x = cs.features[rows]
+        x -= mean
+        x /= scale
+        return x
 
     def _fit_classifier(self, x: np.ndarray, y: np.ndarray, seed: int) -> None:
         seen = np.unique(y)
@@ -201,43 +227,41 @@ class StageWiseLocalizer(BaseEstimator):
         bounds = np.searchsorted(owner, np.arange(len(dataset.video_ids) + 1))
         return {vid: prob[bounds[i]:bounds[i + 1]] for i, vid in enumerate(dataset.video_ids)}
 
+    def _top(self, dataset: Dataset):
+        """Each video's top-k candidates, grouped by video, best first: rows, owners, attention, posteriors."""
+        cs, rows, owner, prob = self._attention(dataset)
+        top = _top_k(prob, owner, self.top_k)
+        return cs, rows[top], owner[top], prob[top], self._posteriors(cs.features[rows[top]])
+
     def attend(self, dataset: Dataset) -> pd.DataFrame:
         """The top-k segments of each video: ``video_id, rank, t_start, t_end, attention`` plus one
         column per class with its posterior probability."""
-        cs, rows, owner, prob = self._attention(dataset)
-        top = _top_k(prob, owner, self.top_k)
-        post = self._posteriors(cs.features[rows[top]])
-        ids = np.asarray(dataset.video_ids, dtype=object)[owner[top]]
+        cs, rows, owner, attention, post = self._top(dataset)
         frame = pd.DataFrame({
-            "video_id": ids,
-            "rank": pd.Series(owner[top]).groupby(owner[top]).cumcount().to_numpy(),
-            "t_start": cs.segments[rows[top], 0],
-            "t_end": cs.segments[rows[top], 1],
-            "attention": prob[top],
+            "video_id": np.asarray(dataset.video_ids, dtype=object)[owner],
+            "rank": np.arange(len(owner)) - np.searchsorted(owner, owner),
+            "t_start": cs.segments[rows, 0],
+            "t_end": cs.segments[rows, 1],
+            "attention": attention,
         })
         return pd.concat([frame, pd.DataFrame(post, columns=self.classes_)], axis=1)
 
     def class_posteriors(self, dataset: Dataset) -> dict[str, np.ndarray]:
         """Per video, the ``(k, n_classes)`` class posteriors of its top-k segments (columns: ``classes_``)."""
-        top = self.attend(dataset)
-        post = top[list(self.classes_)].to_numpy()
-        bounds = np.searchsorted(pd.Index(dataset.video_ids).get_indexer(top["video_id"]),
-                                 np.arange(len(dataset.video_ids) + 1))
+        _, _, owner, _, post = self._top(dataset)
+        bounds = np.searchsorted(owner, np.arange(len(dataset.video_ids) + 1))
         return {vid: post[bounds[i]:bounds[i + 1]] for i, vid in enumerate(dataset.video_ids)}
 
     def predict(self, dataset: Dataset) -> pd.DataFrame:
         """Detections ``video_id, t_start, t_end, label, score`` for the dataset's videos."""
-        top = self.attend(dataset)
-        post = top[list(self.classes_)].to_numpy()
-        owner = pd.Index(dataset.video_ids).get_indexer(top["video_id"])
-        attention = top["attention"].to_numpy()
+        cs, rows, owner, attention, post = self._top(dataset)
         # Video-level class distribution: attention-weighted mean of the top-k posteriors.
         weights = np.zeros((len(dataset.video_ids), len(self.classes_)))
         np.add.at(weights, owner, post * attention[:, None])
         video_prob = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
         m = min(self.classes_per_video, len(self.classes_))
         chosen = np.argsort(-video_prob, axis=1, kind="stable")[:, :m]  # (videos, m)
-        det_row = np.repeat(np.arange(len(top)), m)
+        det_row = np.repeat(np.arange(len(rows)), m)
         det_cls = chosen[owner].reshape(-1)
         if self.score_mode == "product":
             score = attention[det_row] * post[det_row, det_cls]
@@ -245,20 +269,17 @@ class StageWiseLocalizer(BaseEstimator):
             score = attention[det_row] * video_prob[owner[det_row], det_cls]
         else:
             score = attention[det_row]
-        det = pd.DataFrame({
-            "video_id": top["video_id"].to_numpy()[det_row],
-            "t_start": top["t_start"].to_numpy()[det_row],
-            "t_end": top["t_end"].to_numpy()[det_row],
-            "label": self.classes_[det_cls],
-            "score": score,
-        })
+        segments = cs.segments[rows[det_row]]
+        keep = np.ones(len(det_row), dtype=bool)
         if self.nms_tiou is not None:
-            keep = []
-            seg = det[["t_start", "t_end"]].to_numpy()
-            for idx in det.groupby(["video_id", "label"], sort=False).indices.values():
-                keep.append(idx[temporal_nms(seg[idx], score[idx], self.nms_tiou)])
-            det = det.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
-        return det
+            keep = grouped_nms(owner[det_row] * len(self.classes_) + det_cls, segments, score, self.nms_tiou)
+        return pd.DataFrame({
+            "video_id": np.asarray(dataset.video_ids, dtype=object)[owner[det_row[keep]]],
+            "t_start": segments[keep, 0],
+            "t_end": segments[keep, 1],
+            "label": self.classes_[det_cls[keep]],
+            "score": score[keep],
+        })
 
     def state(self) -> dict:
         """What the learned selectors read: SVM weights (in feature space) and bias, Platt
