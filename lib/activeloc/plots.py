@@ -12,6 +12,19 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+def _axes(figsize=(7, 5)):
+    sns.set_theme(style="whitegrid", context="notebook")
+    return plt.subplots(figsize=figsize)
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 TEMPORAL_ATTRIBUTES = {
     "duration": "video duration (s)",
     "length": "instance length (s)",
@@ -48,33 +61,25 @@ def plot_temporal_comparison(simulated: dict, real: dict, ks: pd.DataFrame):
 
 def plot_proposal_recall(curves: pd.DataFrame):
     """AR against AN, one line per ``source`` (columns ``source, an, ar``)."""
-    sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = _axes((6, 4.5))
     sns.lineplot(curves, x="an", y="ar", hue="source", ax=ax)
-    ax.set_xlabel("average number of proposals per video (AN)")
-    ax.set_ylabel("average recall, tIoU 0.5:0.05:0.95 (AR)")
     ax.set_ylim(0, 1)
-    ax.set_title("Sliding-window candidates: AR@AN")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "average number of proposals per video (AN)", "average recall, tIoU 0.5:0.05:0.95 (AR)",
+                   "Sliding-window candidates: AR@AN")
 
 
 def plot_learning_curve(curve: pd.DataFrame, band=(0.4, 0.7), band_ratio: float = 0.1):
     """Fraction of full average mAP against labelled ratio, mean and 95 % confidence band over seeds;
     the shaded bar marks the range the 10 % model is calibrated to fall in."""
-    sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = _axes((6.5, 4.5))
     ax.fill_between([band_ratio - 0.015, band_ratio + 0.015], *band, color="tab:orange", alpha=0.25,
                     label=f"calibration band at {band_ratio:.0%}")
     sns.lineplot(curve, x="ratio", y="fraction_of_full", marker="o", errorbar=("ci", 95), ax=ax,
                  label="stage-wise localizer (mean, 95 % CI)")
-    ax.set_xlabel("ratio of labelled Selection videos (random subset)")
-    ax.set_ylabel("fraction of full average mAP (tIoU 0.5:0.95)")
     ax.set_ylim(0, 1.1)
     ax.legend(loc="lower right")
-    ax.set_title("Localizer learning curve on random subsets")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "ratio of labelled Selection videos (random subset)",
+                   "fraction of full average mAP (tIoU 0.5:0.95)", "Localizer learning curve on random subsets")
 
 
 # The paper's Figure 3 numbers, where it gives them.
@@ -85,8 +90,7 @@ PAPER_MCLE_AULC = {16: 0.75, 32: 0.75, 64: 0.65}
 def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame):
     """% of full mAP against labelled ratio per selector (mean and 95 % band over seeds), with the
     paper's ratios needed for 80 % marked."""
-    sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = _axes()
     aulc = per_run.groupby("selector")["aulc"].mean()
     data = curves.assign(selector=curves["selector"].map(lambda s: f"{s} (AULC {aulc[s]:.3f})"),
                          percent=100 * curves["fraction_of_full"])
@@ -96,37 +100,26 @@ def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame):
         ax.plot([ratio], [80], marker="v", color="black", ms=7)
         ax.annotate(f"paper {name}", (ratio, 80), xytext=(0, 8), textcoords="offset points", rotation=90,
                     ha="center", va="bottom", fontsize=8)
-    ax.set_xlabel("ratio of labelled Selection videos")
-    ax.set_ylabel("% of full mAP (average mAP, tIoU 0.5:0.95)")
-    ax.set_title("Figure 3 (left): selection functions")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "ratio of labelled Selection videos", "% of full mAP (average mAP, tIoU 0.5:0.95)",
+                   "Figure 3 (left): selection functions")
 
 
 def plot_fig3_center(per_run: pd.DataFrame):
     """AULC against batch size per selector (mean and 95 % interval), the paper's MCLE points marked."""
-    sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = _axes()
     sns.pointplot(per_run, x="batch_size", y="aulc", hue="selector", errorbar=("ci", 95), dodge=0.2,
                   native_scale=True, log_scale=(2, None), ax=ax)
     ax.scatter(list(PAPER_MCLE_AULC), list(PAPER_MCLE_AULC.values()), marker="x", color="black",
                label="paper: MCLE", zorder=5)
-    ax.set_xlabel("batch size (videos per step, log scale)")
-    ax.set_ylabel("AULC (% of full mAP vs labelled ratio)")
     ax.legend()
-    ax.set_title("Figure 3 (centre): effect of batch size")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "batch size (videos per step, log scale)", "AULC (% of full mAP vs labelled ratio)",
+                   "Figure 3 (centre): effect of batch size")
 
 
 def plot_fig3_right(per_run: pd.DataFrame):
     """AULC against oracle noise per selector (mean and 95 % interval)."""
-    sns.set_theme(style="whitegrid", context="notebook")
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = _axes()
     sns.pointplot(per_run.assign(noise_pct=100 * per_run["noise"]), x="noise_pct", y="aulc", hue="selector",
                   errorbar=("ci", 95), dodge=0.4, native_scale=True, ax=ax)
-    ax.set_xlabel("oracle noise (%): returned instances have mean tIoU 1 - noise with the truth")
-    ax.set_ylabel("AULC (% of full mAP vs labelled ratio)")
-    ax.set_title("Figure 3 (right): effect of a noisy oracle")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "oracle noise (%): returned instances have mean tIoU 1 - noise with the truth",
+                   "AULC (% of full mAP vs labelled ratio)", "Figure 3 (right): effect of a noisy oracle")
