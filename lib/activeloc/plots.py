@@ -105,19 +105,21 @@ def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame):
 
 
 def plot_fig3_center(per_run: pd.DataFrame):
-    """AULC against batch size per selector (mean and 95 % interval), the paper's MCLE points marked."""
+    """AULC against batch size per selector (mean and 95 % bootstrap interval over seeds), the paper's MCLE points marked."""
     fig, ax = _axes()
     sns.pointplot(per_run, x="batch_size", y="aulc", hue="selector", errorbar=("ci", 95), dodge=0.2,
                   native_scale=True, log_scale=(2, None), ax=ax)
     ax.scatter(list(PAPER_MCLE_AULC), list(PAPER_MCLE_AULC.values()), marker="x", color="black",
                label="paper: MCLE", zorder=5)
+    sizes = sorted(per_run["batch_size"].unique())
+    ax.set_xticks(sizes, [str(b) for b in sizes])
     ax.legend()
     return _finish(fig, ax, "batch size (videos per step, log scale)", "AULC (% of full mAP vs labelled ratio)",
                    "Figure 3 (centre): effect of batch size")
 
 
 def plot_fig3_right(per_run: pd.DataFrame):
-    """AULC against oracle noise per selector (mean and 95 % interval)."""
+    """AULC against oracle noise per selector (mean and 95 % bootstrap interval over seeds)."""
     fig, ax = _axes()
     sns.pointplot(per_run.assign(noise_pct=100 * per_run["noise"]), x="noise_pct", y="aulc", hue="selector",
                   errorbar=("ci", 95), dodge=0.4, native_scale=True, ax=ax)
