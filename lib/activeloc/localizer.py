@@ -136,7 +136,7 @@ class StageWiseLocalizer(BaseEstimator):
         x = self._standardised(cs, rows[chosen])
         svm = getattr(self, "svm_", None) if self.warm_start else None
         if svm is None:
-            svm = SGDClassifier(loss="hinge", alpha=self.svm_alpha, max_iter=self.svm_max_iter, tol=1e-4,
+            svm = SGDClassifier(loss="hinge", alpha=self.svm_alpha, max_iter=self.svm_max_iter, tol=1e-3,
                                 average=True, random_state=seed)
             svm.fit(x, positive[chosen])
         else:
