@@ -14,7 +14,9 @@ from activeloc.dataset import Dataset
 from activeloc.localizer import StageWiseLocalizer
 from activeloc.loop import TIMING_COLUMNS, ActiveLearningLoop
 from activeloc.oracles import SimulatedOracle
-from activeloc.selectors import RandomSelector, UncertaintySelector, histogram_entropy
+from sklearn.exceptions import NotFittedError
+
+from activeloc.selectors import MCLESelector, RandomSelector, UncertaintySelector, histogram_entropy
 
 
 def tiny_data(seed=0, n=900):
@@ -108,3 +110,33 @@ run_loop(tiny_data(), checkpoint={str(checkpoint)!r})
     assert 3 <= killed_at < len(reference)  # really interrupted mid-run
     resumed = run_loop(data, checkpoint=checkpoint).history.drop(columns=TIMING_COLUMNS)
     pd.testing.assert_frame_equal(resumed, reference)
+
+
+@pytest.fixture(scope="module")
+def mcle(data):
+    return MCLESelector().fit(data.split("knowledge_source"))
+
+
+def test_mcle_meets_the_selector_contract(fitted, mcle):
+    test_selector_contract(fitted, mcle)
+
+
+def test_mcle_needs_a_prior(fitted):
+    loc, labelled, pool = fitted
+    with pytest.raises(NotFittedError, match="fit\\(knowledge_source\\)"):
+        MCLESelector().select(loc, labelled, pool, 4)
+
+
+def test_mcle_label_equality_spreads_a_batch_over_classes(fitted, mcle):
+    loc, labelled, pool = fitted
+    top = loc.attend(pool)
+    classes = list(loc.classes_)
+    predicted = (top[classes].mul(top["attention"], axis=0).groupby(top["video_id"]).sum().idxmax(axis=1))
+    balanced = mcle.select(loc, labelled, pool, 12, random_state=0)
+    conflict_only = MCLESelector(balance=0.0)
+    conflict_only.prior_ = mcle.prior_
+    greedy = conflict_only.select(loc, labelled, pool, 12, random_state=0)
+    spread = predicted.loc[balanced["video_id"]].nunique()
+    # Balanced: nearly one video per class; by conflict alone: whatever classes conflict most.
+    assert spread > predicted.loc[greedy["video_id"]].nunique()
+    assert predicted.loc[balanced["video_id"]].value_counts().max() < predicted.loc[greedy["video_id"]].value_counts().max()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
 SELECTION_COLUMNS = ["video_id", "utility", "rank"]
 
@@ -92,3 +93,73 @@ def make_selector(name: str, **params) -> Selector:
         return SELECTORS[name](**params)
     except KeyError:
         raise ValueError(f"unknown selector {name!r}; available: {sorted(SELECTORS)}") from None
+
+
+class MCLESelector(Selector):
+    """Maximum Conflict, Label Equality (after Gavves et al., ICCV 2015, as the paper adapts it).
+
+    Prior. The paper's prior is a zero-shot localizer learned from YouTube search results, which
+    cannot be reached here. It is replaced by a :class:`~activeloc.localizer.StageWiseLocalizer`
+    trained on the Knowledge-Source split (:meth:`fit`): its classes are disjoint from Selection's,
+    but its attention module, which separates actions from background, transfers.
+
+    Scoring. For a pool video ``v`` with candidates ``c``:
+
+        conflict(v) = mean_c | p_prior(c) - p_current(c) |
+
+    the mean disagreement between the prior's and the current model's attention probabilities
+    about which candidates are actions (maximum conflict: where the two disagree, an annotation
+    teaches the most). Label equality: with ``k(v)`` the current model's predicted class of ``v``
+    (the top class of its attention-weighted top-k posteriors) and ``n_k`` the number of labelled
+    videos of class ``k`` plus those already picked for this batch,
+
+        utility(v) = conflict(v) / (1 + n_k(v)) ** balance
+
+    Batch mode as in the paper: one video at a time, updating ``n_k`` after each pick, until the
+    batch is full. Reported utilities are those at the moment of each pick.
+    """
+
+    name = "mcle"
+
+    def __init__(self, prior=None, balance: float = 1.0):
+        self.prior = prior
+        self.balance = balance
+
+    def fit(self, knowledge_source) -> MCLESelector:
+        """Train the prior on the Knowledge-Source videos (a :class:`~activeloc.dataset.Dataset`)."""
+        from .localizer import StageWiseLocalizer
+
+        self.prior_ = (self.prior or StageWiseLocalizer(random_state=0)).fit(knowledge_source)
+        return self
+
+    def select(self, localizer, labelled, pool, batch_size: int, random_state=None) -> pd.DataFrame:
+        if not hasattr(self, "prior_"):
+            raise NotFittedError("MCLESelector has no prior: call fit(knowledge_source) first")
+        ids = list(pool.video_ids)
+        n = min(int(batch_size), len(ids))
+        if n <= 0:
+            return pd.DataFrame(columns=SELECTION_COLUMNS)
+        current = localizer.attention_scores(pool)
+        prior = self.prior_.attention_scores(pool)
+        conflict = np.array([np.abs(prior[v] - current[v]).mean() for v in ids])
+        top = localizer.attend(pool)
+        classes = list(localizer.classes_)
+        weighted = top[classes].to_numpy() * top["attention"].to_numpy()[:, None]
+        predicted = pd.DataFrame(weighted).groupby(top["video_id"].to_numpy()).sum().idxmax(axis=1)
+        predicted = predicted.reindex(ids).to_numpy()
+        counts = pd.Series(0.0, index=range(len(classes)))
+        seen = labelled.instances.drop_duplicates(["video_id", "label"])["label"].value_counts()
+        counts += seen.reindex(classes).fillna(0).to_numpy()
+        tie_break = np.random.default_rng(random_state).random(len(ids))
+        available = np.ones(len(ids), dtype=bool)
+        picks, utilities = [], []
+        for _ in range(n):
+            utility = conflict / (1 + counts.to_numpy()[predicted]) ** self.balance
+            order = np.lexsort((tie_break, -np.where(available, utility, -np.inf)))
+            best = order[0]
+            picks.append(best)
+            utilities.append(utility[best])
+            available[best] = False
+            counts.iloc[predicted[best]] += 1
+        return pd.DataFrame({"video_id": np.asarray(ids, dtype=object)[picks], "utility": utilities,
+                             "rank": np.arange(n)})
