@@ -61,10 +61,10 @@ def test_grid_on_a_dask_cluster(dataset_dir, tmp_path):
 
 
 def test_cli_simulate(dataset_dir, tmp_path, capsys):
-    args = ["simulate", "--dataset", str(dataset_dir), "--out", str(tmp_path / "cli"), "--selectors", "random",
+    args = ["simulate", "--dataset", str(dataset_dir), "--out", str(tmp_path / "cli"), "--selectors", "mcle",
             "--batch-sizes", "64", "--seeds", "0", "--selection-videos", "200", "--testing-videos", "100"]
     assert main(args) == 0
-    assert "random" in capsys.readouterr().out
+    assert "mcle" in capsys.readouterr().out  # bootstrapped on Knowledge-Source inside the run
     assert len(list((tmp_path / "cli" / "history").glob("*.parquet"))) == 1
 
 

@@ -62,23 +62,35 @@ def random_subset_curve(localizer, train: Dataset, test: Dataset, ratios, seeds)
 # -- the experiment grid: (selector x batch size x noise x seed) loop runs ----------------------
 
 _LOOP_DATA: dict = {}
+_SELECTORS: dict = {}
 
 
 def load_loop_data(dataset_dir: str, selection_videos: int | None = None,
-                   testing_videos: int | None = None) -> tuple[Dataset, Dataset]:
-    """Selection and Testing of the dataset ``01-dataset`` wrote, optionally subsampled (seed 0, the
-    same for every run), cached per process so that a worker builds candidates once."""
+                   testing_videos: int | None = None) -> tuple[Dataset, Dataset, Dataset]:
+    """Selection, Testing and Knowledge-Source of the dataset ``01-dataset`` wrote, optionally
+    subsampled (seed 0, the same for every run; Knowledge-Source to at most ``selection_videos``),
+    cached per process so that a worker builds candidates once."""
     key = (str(Path(dataset_dir).resolve()), selection_videos, testing_videos)
     if key not in _LOOP_DATA:
         data = load_dataset(dataset_dir)
         rng = np.random.default_rng(0)
         chosen = []
-        for name, n in (("selection", selection_videos), ("testing", testing_videos)):
+        for name, n in (("selection", selection_videos), ("testing", testing_videos),
+                        ("knowledge_source", selection_videos)):
             ids = data.split(name).video_ids
             chosen.append(sorted(rng.choice(ids, n, replace=False)) if n and n < len(ids) else ids)
-        data = Dataset(data.ground_truth, data.features, chosen[0] + chosen[1], data.splits)
-        _LOOP_DATA[key] = (data.subset(chosen[0]), data.subset(chosen[1]))
+        data = Dataset(data.ground_truth, data.features, chosen[0] + chosen[1] + chosen[2], data.splits)
+        _LOOP_DATA[key] = tuple(data.subset(ids) for ids in chosen)
     return _LOOP_DATA[key]
+
+
+def bootstrapped_selector(name: str, knowledge_source: Dataset):
+    """The selector ``name``, fitted on ``knowledge_source`` if it learns from it (cached per process)."""
+    key = (name, id(knowledge_source))
+    if key not in _SELECTORS:
+        selector = make_selector(name)
+        _SELECTORS[key] = selector.fit(knowledge_source) if hasattr(selector, "fit") else selector
+    return _SELECTORS[key]
 
 
 def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, selection_videos=None,
@@ -113,9 +125,10 @@ def run_cell(cell: dict, out_dir: str) -> str:
     history_path = out / "history" / f"{cid}.parquet"
     if history_path.exists():
         return cid
-    selection, testing = load_loop_data(cell["dataset_dir"], cell["selection_videos"], cell["testing_videos"])
+    selection, testing, knowledge = load_loop_data(cell["dataset_dir"], cell["selection_videos"],
+                                                   cell["testing_videos"])
     loop = ActiveLearningLoop(
-        StageWiseLocalizer(warm_start=True), make_selector(cell["selector"]),
+        StageWiseLocalizer(warm_start=True), bootstrapped_selector(cell["selector"], knowledge),
         SimulatedOracle(selection.ground_truth, noise=cell["noise"]), batch_size=cell["batch_size"],
         initial_ratio=cell["initial_ratio"], checkpoint=out / "checkpoints" / f"{cid}.joblib",
         run_id=cid, random_state=cell["seed"],
@@ -162,7 +175,7 @@ def save_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
 def full_data_reference(dataset_dir, seeds, *, selection_videos=None, testing_videos=None) -> pd.DataFrame:
     """Average mAP of the localizer trained on all of (the subsampled) Selection with true labels,
     one row per seed: the "full mAP" that learning curves are a fraction of."""
-    selection, testing = load_loop_data(str(dataset_dir), selection_videos, testing_videos)
+    selection, testing, _ = load_loop_data(str(dataset_dir), selection_videos, testing_videos)
     rows = []
     for seed in seeds:
         model = StageWiseLocalizer(random_state=seed).fit(selection)

@@ -85,16 +85,6 @@ def histogram_entropy(scores: np.ndarray, bins: int = 10) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-SELECTORS = {cls.name: cls for cls in (RandomSelector, UncertaintySelector)}
-
-
-def make_selector(name: str, **params) -> Selector:
-    try:
-        return SELECTORS[name](**params)
-    except KeyError:
-        raise ValueError(f"unknown selector {name!r}; available: {sorted(SELECTORS)}") from None
-
-
 class MCLESelector(Selector):
     """Maximum Conflict, Label Equality (after Gavves et al., ICCV 2015, as the paper adapts it).
 
@@ -163,3 +153,13 @@ class MCLESelector(Selector):
             counts.iloc[predicted[best]] += 1
         return pd.DataFrame({"video_id": np.asarray(ids, dtype=object)[picks], "utility": utilities,
                              "rank": np.arange(n)})
+
+
+SELECTORS = {cls.name: cls for cls in (RandomSelector, UncertaintySelector, MCLESelector)}
+
+
+def make_selector(name: str, **params) -> Selector:
+    try:
+        return SELECTORS[name](**params)
+    except KeyError:
+        raise ValueError(f"unknown selector {name!r}; available: {sorted(SELECTORS)}") from None
