@@ -59,7 +59,8 @@ def test_pipeline_tiny(project):
     # Figure 3: three tables with the columns, one row per selector (and setting), three figures.
     left = pd.read_csv(tables / "selection_ablation.csv")
     assert {"selector", "aulc_mean", "aulc_ci_low", "aulc_ci_high", "ratio_to_80pct_mean"} <= set(left.columns)
-    assert set(left["selector"]) == {"random", "uncertainty", "mcle"} and (left["runs"] == 2).all()
+    assert set(left["selector"]) == {"random", "uncertainty", "mcle", "lal"} and (left["runs"] == 2).all()
+    assert set(pd.read_csv(tables / "selector_bootstrap.csv")["selector"]) == {"mcle", "lal"}
     centre = pd.read_csv(tables / "batch_size.csv")
     assert {"selector", "batch_size", "aulc_mean", "aulc_ci_low", "aulc_ci_high"} <= set(centre.columns)
     assert set(centre["batch_size"]) == {16, 64}

@@ -37,15 +37,15 @@ def _evaluate(args) -> int:
 
 def _simulate(args) -> int:
     from .experiments import make_cells, run_grid
-    from .selectors import SELECTORS
+    from .selectors import available_selectors
 
     def split(text, kind):
         return [kind(x) for x in text.split(",") if x]
 
     selectors = split(args.selectors, str)
-    unknown = set(selectors) - set(SELECTORS)
+    unknown = set(selectors) - set(available_selectors())
     if unknown:
-        raise ValueError(f"unknown selectors {sorted(unknown)}; available: {sorted(SELECTORS)}")
+        raise ValueError(f"unknown selectors {sorted(unknown)}; available: {sorted(available_selectors())}")
     cells = make_cells(args.dataset, selectors, split(args.batch_sizes, int), split(args.noise, float),
                        split(args.seeds, int), selection_videos=args.selection_videos,
                        testing_videos=args.testing_videos)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import joblib
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from tqdm.auto import tqdm
@@ -84,23 +85,46 @@ def load_loop_data(dataset_dir: str, selection_videos: int | None = None,
     return _LOOP_DATA[key]
 
 
-def bootstrapped_selector(name: str, knowledge_source: Dataset):
-    """The selector ``name``, fitted on ``knowledge_source`` if it learns from it (cached per process)."""
-    key = (name, id(knowledge_source))
+def bootstrapped_selector(name: str, knowledge_source: Dataset, artefact: str | os.PathLike | None = None,
+                          params: dict | None = None):
+    """The selector ``name``, fitted on ``knowledge_source`` if it learns from it.
+
+    The fitted selector is cached per process and, when ``artefact`` is given, kept in that file:
+    loaded if it exists, else fitted and written atomically, so that workers reuse one bootstrap.
+    """
+    key = (name, id(knowledge_source), str(artefact), json.dumps(params or {}, sort_keys=True))
     if key not in _SELECTORS:
-        selector = make_selector(name)
-        _SELECTORS[key] = selector.fit(knowledge_source) if hasattr(selector, "fit") else selector
+        selector = make_selector(name, **(params or {}))
+        if hasattr(selector, "fit"):
+            if artefact is not None and Path(artefact).exists():
+                selector = joblib.load(artefact)
+            else:
+                start = time.perf_counter()
+                selector.fit(knowledge_source)
+                selector.bootstrap_seconds_ = time.perf_counter() - start
+                if artefact is not None:
+                    with atomic_path(artefact) as tmp:
+                        joblib.dump(selector, tmp)
+        _SELECTORS[key] = selector
     return _SELECTORS[key]
 
 
+def selector_artefact(cell: dict, name: str) -> Path:
+    """Where a learned selector's bootstrap for this cell's dataset and Knowledge-Source sample is kept."""
+    params = hashlib.sha1(json.dumps(cell["selector_params"], sort_keys=True).encode()).hexdigest()[:8]
+    return (Path(cell["dataset_dir"]) / "selectors"
+            / f"{name}-{cell['dataset']}-ks{cell['selection_videos'] or 'all'}-{params}.joblib")
+
+
 def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, selection_videos=None,
-               testing_videos=None, initial_ratio: float = 0.1) -> list[dict]:
+               testing_videos=None, initial_ratio: float = 0.1, selector_params: dict | None = None) -> list[dict]:
     """The grid as a list of cells, each a plain dict that fully describes one run (the dataset by
     its folder and a fingerprint of its contents, so that remaking the data invalidates old runs)."""
     fingerprint = dataset_fingerprint(dataset_dir)
     return [
         {"dataset_dir": str(dataset_dir), "dataset": fingerprint, "selection_videos": selection_videos, "testing_videos": testing_videos,
-         "initial_ratio": initial_ratio, "selector": s, "batch_size": int(b), "noise": float(n), "seed": int(r)}
+         "initial_ratio": initial_ratio, "selector": s, "selector_params": (selector_params or {}).get(s, {}),
+         "batch_size": int(b), "noise": float(n), "seed": int(r)}
         for s in selectors for b in batch_sizes for n in noises for r in seeds
     ]
 
@@ -128,7 +152,9 @@ def run_cell(cell: dict, out_dir: str) -> str:
     selection, testing, knowledge = load_loop_data(cell["dataset_dir"], cell["selection_videos"],
                                                    cell["testing_videos"])
     loop = ActiveLearningLoop(
-        StageWiseLocalizer(warm_start=True), bootstrapped_selector(cell["selector"], knowledge),
+        StageWiseLocalizer(warm_start=True),
+        bootstrapped_selector(cell["selector"], knowledge, selector_artefact(cell, cell["selector"]),
+                              cell["selector_params"]),
         SimulatedOracle(selection.ground_truth, noise=cell["noise"]), batch_size=cell["batch_size"],
         initial_ratio=cell["initial_ratio"], checkpoint=out / "checkpoints" / f"{cid}.joblib",
         run_id=cid, random_state=cell["seed"],
@@ -183,17 +209,38 @@ def full_data_reference(dataset_dir, seeds, *, selection_videos=None, testing_vi
     return pd.DataFrame(rows)
 
 
+def bootstrap_report(cells: list[dict]) -> pd.DataFrame:
+    """One row per learned selector of ``cells``: bootstrap seconds, artefact size and, for LAL, the
+    regressor's held-out R2."""
+    rows = []
+    for cell in {c["selector"]: c for c in cells}.values():
+        path = selector_artefact(cell, cell["selector"])
+        if path.exists():
+            selector = joblib.load(path)
+            rows.append({"selector": cell["selector"], "bootstrap_seconds": getattr(selector, "bootstrap_seconds_", np.nan),
+                         "artefact_bytes": path.stat().st_size, "regressor_r2": getattr(selector, "r2_", np.nan)})
+    return pd.DataFrame(rows, columns=["selector", "bootstrap_seconds", "artefact_bytes", "regressor_r2"])
+
+
 def selection_study(dataset_dir, out_dir, selectors, batch_sizes, noises, seeds, *, selection_videos=None,
-                    testing_videos=None, n_jobs: int = 1, scheduler: str | None = None):
-    """Run a grid and summarise it: returns ``(curves, per_run, full_map)`` where ``curves`` is the
-    history with ``fraction_of_full``, ``per_run`` one row per run (AULC, ratio to 80 %) and
-    ``full_map`` the mean average mAP of full-data training over ``seeds``."""
+                    testing_videos=None, n_jobs: int = 1, scheduler: str | None = None,
+                    selector_params: dict | None = None):
+    """Run a grid and summarise it: returns ``(curves, per_run, full_map, bootstrap)`` where
+    ``curves`` is the history with ``fraction_of_full``, ``per_run`` one row per run (AULC, ratio to
+    80 %), ``full_map`` the mean average mAP of full-data training over ``seeds`` and ``bootstrap``
+    the learned selectors' :func:`bootstrap_report`."""
     from .statistics import summarize_runs, with_fraction_of_full
 
-    cells = make_cells(dataset_dir, selectors, batch_sizes, noises, seeds,
-                       selection_videos=selection_videos, testing_videos=testing_videos)
+    cells = make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, selection_videos=selection_videos,
+                       testing_videos=testing_videos, selector_params=selector_params)
+    # Learned selectors are bootstrapped once, here, and their artefacts shared with the workers.
+    knowledge = load_loop_data(str(dataset_dir), selection_videos, testing_videos)[2]
+    for cell in {c["selector"]: c for c in cells}.values():
+        bootstrapped_selector(cell["selector"], knowledge, selector_artefact(cell, cell["selector"]),
+                              cell["selector_params"])
     history = run_grid(cells, out_dir, n_jobs=n_jobs, scheduler=scheduler)
     reference = full_data_reference(dataset_dir, seeds, selection_videos=selection_videos,
                                     testing_videos=testing_videos)
     full_map = float(reference["average_mAP"].mean())
-    return with_fraction_of_full(history, full_map), summarize_runs(history, full_map), full_map
+    return (with_fraction_of_full(history, full_map), summarize_runs(history, full_map), full_map,
+            bootstrap_report(cells))

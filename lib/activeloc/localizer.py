@@ -113,6 +113,20 @@ class StageWiseLocalizer(BaseEstimator):
     # -- training ---------------------------------------------------------------------------
 
     def fit(self, dataset: Dataset) -> StageWiseLocalizer:
+        cs, rows, owner, cls, positive, decision, seed = self._fit_attention(dataset)
+        top = _top_k(decision, owner, self.top_k)
+        train = top[positive[top]]
+        self._fit_classifier(self._standardised(cs, rows[train]), cls[train], seed)
+        return self
+
+    def fit_attention(self, dataset: Dataset) -> StageWiseLocalizer:
+        """Train the attention module only (what LAL's Monte-Carlo procedure retrains): after it,
+        attention scores are available, class posteriors and detections are not."""
+        self._fit_attention(dataset)
+        self.classifier_, self.classifier_classes_ = None, None
+        return self
+
+    def _fit_attention(self, dataset: Dataset):
         if self.score_mode not in SCORE_MODES:
             raise ValueError(f"score_mode must be one of {SCORE_MODES}, got {self.score_mode!r}")
         rng = np.random.default_rng(self.random_state)
@@ -154,13 +168,9 @@ class StageWiseLocalizer(BaseEstimator):
         step = max(1, len(rows) // 200_000)
         platt = LogisticRegression(C=1e4, solver="newton-cholesky").fit(decision[::step, None], positive[::step])
         self.platt_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
-
-        top = _top_k(decision, owner, self.top_k)
-        train = top[positive[top]]
-        self._fit_classifier(self._standardised(cs, rows[train]), cls[train], seed)
         self.n_training_videos_ = len(ids)
         self.positive_fraction_ = float(positive.mean())
-        return self
+        return cs, rows, owner, cls, positive, decision, seed
 
     @staticmethod
     def _standardisation(cs: CandidateSet) -> tuple[np.ndarray, np.ndarray]:
@@ -214,6 +224,8 @@ class StageWiseLocalizer(BaseEstimator):
         return cs.features @ self.coef_ + np.float32(self.intercept_)
 
     def _posteriors(self, features: np.ndarray) -> np.ndarray:
+        if self.classifier_classes_ is None:
+            raise NotFittedError("only the attention module is fitted (fit_attention): no class posteriors")
         out = np.zeros((len(features), len(self.classes_)))
         if self.classifier_ is None:
             out[:, self.classifier_classes_[0]] = 1.0
@@ -226,6 +238,14 @@ class StageWiseLocalizer(BaseEstimator):
         _, _, owner, prob = self._attention(dataset)
         bounds = np.searchsorted(owner, np.arange(len(dataset.video_ids) + 1))
         return {vid: prob[bounds[i]:bounds[i + 1]] for i, vid in enumerate(dataset.video_ids)}
+
+    def attention_detections(self, dataset: Dataset) -> pd.DataFrame:
+        """Each video's top-k segments as class-agnostic detections (label ``"action"``, score = attention)."""
+        cs, rows, owner, prob = self._attention(dataset)
+        top = _top_k(prob, owner, self.top_k)
+        return pd.DataFrame({"video_id": np.asarray(dataset.video_ids, dtype=object)[owner[top]],
+                             "t_start": cs.segments[rows[top], 0], "t_end": cs.segments[rows[top], 1],
+                             "label": "action", "score": prob[top]})
 
     def _top(self, dataset: Dataset):
         """Each video's top-k candidates, grouped by video, best first: rows, owners, attention, posteriors."""

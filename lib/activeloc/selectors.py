@@ -155,11 +155,15 @@ class MCLESelector(Selector):
                              "rank": np.arange(n)})
 
 
-SELECTORS = {cls.name: cls for cls in (RandomSelector, UncertaintySelector, MCLESelector)}
+def available_selectors() -> dict[str, type]:
+    """Selector classes by name."""
+    from .lal import LALSelector  # lal builds on this module, so it is imported late
+
+    return {cls.name: cls for cls in (RandomSelector, UncertaintySelector, MCLESelector, LALSelector)}
 
 
 def make_selector(name: str, **params) -> Selector:
-    try:
-        return SELECTORS[name](**params)
-    except KeyError:
-        raise ValueError(f"unknown selector {name!r}; available: {sorted(SELECTORS)}") from None
+    selectors = available_selectors()
+    if name not in selectors:
+        raise ValueError(f"unknown selector {name!r}; available: {sorted(selectors)}")
+    return selectors[name](**params)

@@ -1,0 +1,189 @@
+"""Learning Active Learning (after Konyushkova et al., 2017, as the paper adapts it, 3.2).
+
+A regressor predicts, from a (model state, video) pair, how much adding that video to the labelled
+set would improve the attention module's mAP. It is trained once, on the Knowledge-Source split
+only, by a Monte-Carlo procedure:
+
+1. hold out a part of Knowledge-Source for evaluation (``eval_fraction``);
+2. draw labelled subsets of varying size from the rest (``subset_sizes``): at random
+   (``variant="independent"``), or grown step by step with the videos a first regressor prefers
+   (``variant="iterative"``, the original's second variant);
+3. for each subset, train the attention module, describe the pair (state, video) for a few
+   candidate videos, retrain with each candidate added, and record the change in the attention
+   module's class-agnostic average mAP (tIoU 0.5:0.95) on the held-out videos: the target.
+
+Features. Model state: the norm of the SVM weights, their bias, Platt's two parameters, the
+weights projected on 8 fixed random directions (seed 0), log of the labelled-set size, the
+fraction of positive candidates, and the mean and spread of the pool's attention scores. Video:
+the 10-bin histogram of its candidates' attention scores (the paper's X), their mean and spread.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVR
+
+from .io_utils import atomic_path
+from .localizer import StageWiseLocalizer
+from .metrics import evaluate_detections
+from .selectors import Selector
+
+N_PROJECTIONS = 8
+BINS = 10
+
+
+def attention_map(localizer: StageWiseLocalizer, dataset) -> float:
+    """Class-agnostic average mAP (tIoU 0.5:0.95) of the attention module's top-k segments."""
+    truth = dataset.instances.assign(label="action")
+    return evaluate_detections(truth, localizer.attention_detections(dataset)).average_mAP
+
+
+def pair_features(localizer: StageWiseLocalizer, pool) -> np.ndarray:
+    """One row per pool video: the model-state features, then the video's features."""
+    scores = localizer.attention_scores(pool)
+    everything = np.concatenate(list(scores.values())) if scores else np.zeros(1)
+    coef = localizer.coef_.astype(float)
+    projections = np.random.default_rng(0).standard_normal((N_PROJECTIONS, len(coef))) / np.sqrt(len(coef))
+    state = np.concatenate([
+        [np.linalg.norm(coef), localizer.intercept_, *localizer.platt_, *(projections @ coef),
+         np.log1p(localizer.n_training_videos_), localizer.positive_fraction_, everything.mean(), everything.std()],
+    ])
+    videos = []
+    for vid in pool.video_ids:
+        s = scores[vid]
+        hist = np.histogram(np.clip(s, 0, 1), bins=BINS, range=(0, 1))[0] / len(s)
+        videos.append(np.concatenate([hist, [s.mean(), s.std()]]))
+    return np.hstack([np.tile(state, (len(videos), 1)), np.array(videos)])
+
+
+def _one_subset(knowledge, labelled, candidates, evaluation, localizer_params, seed):
+    """Features and mAP gains of ``candidates`` added one at a time to ``labelled``."""
+    base = StageWiseLocalizer(**localizer_params, random_state=seed).fit_attention(knowledge.subset(labelled))
+    base_map = attention_map(base, evaluation)
+    features = pair_features(base, knowledge.subset(candidates))
+    gains = []
+    for vid in candidates:
+        model = StageWiseLocalizer(**localizer_params, random_state=seed).fit_attention(
+            knowledge.subset(list(labelled) + [vid]))
+        gains.append(attention_map(model, evaluation) - base_map)
+    return pd.DataFrame(features).assign(target=gains, labelled=len(labelled), video_id=list(candidates))
+
+
+def monte_carlo(knowledge, *, n_subsets: int = 40, subset_sizes=(20, 200), candidates_per_subset: int = 8,
+                eval_fraction: float = 0.3, localizer_params: dict | None = None, grow_with=None,
+                random_state=0, n_jobs: int = 1) -> pd.DataFrame:
+    """The Monte-Carlo training data: one row per (subset, candidate), features then ``target``.
+
+    ``grow_with``: a fitted regressor; subsets are then grown from a random start by adding, in
+    batches of ``candidates_per_subset``, the pool videos it rates highest (the iterative variant).
+    """
+    rng = np.random.default_rng(random_state)
+    ids = np.array(knowledge.video_ids, dtype=object)
+    rng.shuffle(ids)
+    n_eval = max(1, int(eval_fraction * len(ids)))
+    evaluation, pool = knowledge.subset(list(ids[:n_eval])), list(ids[n_eval:])
+    params = localizer_params or {}
+    lo, hi = subset_sizes[0], min(subset_sizes[1], len(pool) - candidates_per_subset)
+    jobs = []
+    for i in range(n_subsets):
+        size = int(rng.integers(lo, hi + 1))
+        order = list(rng.permutation(pool))
+        if grow_with is not None:
+            order = _grown(knowledge, order, size, grow_with, candidates_per_subset, params, i)
+        jobs.append((order[:size], order[size:size + candidates_per_subset], i))
+    frames = Parallel(n_jobs=n_jobs)(
+        delayed(_one_subset)(knowledge, labelled, cands, evaluation, params, seed) for labelled, cands, seed in jobs)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _grown(knowledge, order, size, regressor, step, params, seed):
+    """Reorder ``order`` so that its first ``size`` videos are a random start grown by ``regressor``'s picks."""
+    labelled, rest = order[:step], order[step:]
+    while len(labelled) < size and rest:
+        model = StageWiseLocalizer(**params, random_state=seed).fit_attention(knowledge.subset(labelled))
+        gain = regressor.predict(pair_features(model, knowledge.subset(rest)))
+        best = set(np.asarray(rest, dtype=object)[np.argsort(-gain)[:step]])
+        labelled = labelled + [v for v in rest if v in best]
+        rest = [v for v in rest if v not in best]
+    return labelled + rest
+
+
+def fit_regressor(data: pd.DataFrame, kind: str = "svr", random_state=0):
+    """Regressor (hyper-parameters by 3-fold cross-validation) and its R2 on a held-out fifth."""
+    x = data.drop(columns=["target", "labelled", "video_id"]).to_numpy()
+    y = data["target"].to_numpy()
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=random_state)
+    if kind == "svr":
+        model = GridSearchCV(make_pipeline(StandardScaler(), SVR()),
+                             {"svr__C": [0.1, 1.0, 10.0], "svr__epsilon": [0.001, 0.01]}, cv=3)
+    elif kind == "forest":
+        model = GridSearchCV(RandomForestRegressor(n_estimators=200, random_state=random_state),
+                             {"min_samples_leaf": [1, 5, 20]}, cv=3)
+    else:
+        raise ValueError(f"unknown regressor {kind!r}: 'svr' or 'forest'")
+    model.fit(x_train, y_train)
+    r2 = float(model.score(x_test, y_test))
+    return model.best_estimator_.fit(x, y), r2, model.best_params_
+
+
+class LALSelector(Selector):
+    """Ranks pool videos by the predicted gain in attention mAP; batch mode takes the top B (the paper's rule).
+
+    ``fit(knowledge_source)`` runs the Monte-Carlo procedure (see the module docstring) and fits the
+    regressor; ``save``/``load`` keep that bootstrap as a file.
+    """
+
+    name = "lal"
+
+    def __init__(self, regressor: str = "svr", variant: str = "independent", n_subsets: int = 40,
+                 subset_sizes=(20, 200), candidates_per_subset: int = 8, random_state=0, n_jobs: int = 1):
+        self.regressor = regressor
+        self.variant = variant
+        self.n_subsets = n_subsets
+        self.subset_sizes = subset_sizes
+        self.candidates_per_subset = candidates_per_subset
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(self, knowledge_source) -> LALSelector:
+        if self.variant not in ("independent", "iterative"):
+            raise ValueError(f"variant must be 'independent' or 'iterative', got {self.variant!r}")
+        start = time.perf_counter()
+        settings = dict(n_subsets=self.n_subsets, subset_sizes=self.subset_sizes,
+                        candidates_per_subset=self.candidates_per_subset, n_jobs=self.n_jobs)
+        data = monte_carlo(knowledge_source, random_state=self.random_state, **settings)
+        model, r2, params = fit_regressor(data, self.regressor, self.random_state)
+        if self.variant == "iterative":
+            grown = monte_carlo(knowledge_source, grow_with=model, random_state=self.random_state + 1, **settings)
+            data = pd.concat([data, grown], ignore_index=True)
+            model, r2, params = fit_regressor(data, self.regressor, self.random_state)
+        self.model_, self.r2_, self.best_params_, self.training_data_ = model, r2, params, data
+        self.bootstrap_seconds_ = time.perf_counter() - start
+        return self
+
+    def utilities(self, localizer, labelled, pool) -> np.ndarray:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("LALSelector has no regressor: call fit(knowledge_source) or load() first")
+        return self.model_.predict(pair_features(localizer, pool))
+
+    def save(self, path: str | os.PathLike) -> int:
+        """Write the bootstrap atomically; returns its size in bytes."""
+        with atomic_path(path) as tmp:
+            joblib.dump(self, tmp)
+        return Path(path).stat().st_size
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> LALSelector:
+        return joblib.load(path)
