@@ -16,7 +16,8 @@ from activeloc.loop import TIMING_COLUMNS, ActiveLearningLoop
 from activeloc.oracles import SimulatedOracle
 from sklearn.exceptions import NotFittedError
 
-from activeloc.selectors import MCLESelector, RandomSelector, UncertaintySelector, histogram_entropy
+from activeloc.selectors import (MCLESelector, RandomSelector, UncertaintySelector, histogram_entropies,
+                                 histogram_entropy)
 
 
 def tiny_data(seed=0, n=900):
@@ -145,3 +146,14 @@ def test_mcle_label_equality_spreads_a_batch_over_classes(fitted, mcle):
     # Balanced: nearly one video per class; by conflict alone: whatever classes conflict most.
     assert spread > predicted.loc[greedy["video_id"]].nunique()
     assert predicted.loc[balanced["video_id"]].value_counts().max() < predicted.loc[greedy["video_id"]].value_counts().max()
+
+
+def test_vectorised_entropies_match_numpy_histograms():
+    rng = np.random.default_rng(0)
+    videos = [rng.beta(a, b, n) for a, b, n in ((0.3, 0.3, 50), (2, 5, 7), (1, 1, 113), (5, 1, 1))]
+    owner = np.repeat(np.arange(len(videos)), [len(v) for v in videos])
+    got = histogram_entropies(np.concatenate(videos), owner, len(videos))
+    for value, scores in zip(got, videos):
+        counts = np.histogram(scores, bins=10, range=(0, 1))[0]
+        p = counts[counts > 0] / counts.sum()
+        assert value == pytest.approx(-(p * np.log(p)).sum())

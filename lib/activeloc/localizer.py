@@ -27,6 +27,8 @@ against 0.218 without NMS; mAP at 0.5 0.361 against 0.310).
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -220,8 +222,18 @@ class StageWiseLocalizer(BaseEstimator):
 
     def _decision(self, cs: CandidateSet) -> np.ndarray:
         """SVM decision values of every candidate of the set: one product over the whole matrix
-        costs less than gathering the rows of a subset first, which would copy them."""
-        return cs.features @ self.coef_ + np.float32(self.intercept_)
+        costs less than gathering the rows of a subset first, which would copy them. Kept until
+        the next fit, since a loop step reads them three times (fit, selection, prediction)."""
+        cached = self.__dict__.get("_decision_cache")
+        if cached is None or cached[0]() is not cs or cached[1] is not self.coef_:
+            cached = (weakref.ref(cs), self.coef_, cs.features @ self.coef_ + np.float32(self.intercept_))
+            self._decision_cache = cached
+        return cached[2]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_decision_cache", None)  # derived, and tied to a candidate set: not saved
+        return state
 
     def _posteriors(self, features: np.ndarray) -> np.ndarray:
         if self.classifier_classes_ is None:
