@@ -85,35 +85,34 @@ def load_loop_data(dataset_dir: str, selection_videos: int | None = None,
     return _LOOP_DATA[key]
 
 
-def bootstrapped_selector(name: str, knowledge_source: Dataset, artefact: str | os.PathLike | None = None,
-                          params: dict | None = None):
-    """The selector ``name``, fitted on ``knowledge_source`` if it learns from it.
+def bootstrapped_selector(cell: dict, knowledge_source: Dataset):
+    """The cell's selector, fitted on ``knowledge_source`` if it learns from it.
 
-    The fitted selector is cached per process and, when ``artefact`` is given, kept in that file:
-    loaded if it exists, else fitted and written atomically, so that workers reuse one bootstrap.
+    The fitted selector is cached per process and kept in :func:`selector_artefact`: loaded if
+    that file exists, else fitted and written atomically, so that workers reuse one bootstrap.
     """
-    key = (name, id(knowledge_source), str(artefact), json.dumps(params or {}, sort_keys=True))
+    artefact = selector_artefact(cell)
+    key = (id(knowledge_source), str(artefact))
     if key not in _SELECTORS:
-        selector = make_selector(name, **(params or {}))
+        selector = make_selector(cell["selector"], **cell["selector_params"])
         if hasattr(selector, "fit"):
-            if artefact is not None and Path(artefact).exists():
+            if artefact.exists():
                 selector = joblib.load(artefact)
             else:
                 start = time.perf_counter()
                 selector.fit(knowledge_source)
                 selector.bootstrap_seconds_ = time.perf_counter() - start
-                if artefact is not None:
-                    with atomic_path(artefact) as tmp:
-                        joblib.dump(selector, tmp)
+                with atomic_path(artefact) as tmp:
+                    joblib.dump(selector, tmp)
         _SELECTORS[key] = selector
     return _SELECTORS[key]
 
 
-def selector_artefact(cell: dict, name: str) -> Path:
-    """Where a learned selector's bootstrap for this cell's dataset and Knowledge-Source sample is kept."""
+def selector_artefact(cell: dict) -> Path:
+    """Where the cell's learned selector is kept, per dataset, Knowledge-Source sample and parameters."""
     params = hashlib.sha1(json.dumps(cell["selector_params"], sort_keys=True).encode()).hexdigest()[:8]
     return (Path(cell["dataset_dir"]) / "selectors"
-            / f"{name}-{cell['dataset']}-ks{cell['selection_videos'] or 'all'}-{params}.joblib")
+            / f"{cell['selector']}-{cell['dataset']}-ks{cell['selection_videos'] or 'all'}-{params}.joblib")
 
 
 def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, selection_videos=None,
@@ -122,7 +121,8 @@ def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, selection_
     its folder and a fingerprint of its contents, so that remaking the data invalidates old runs)."""
     fingerprint = dataset_fingerprint(dataset_dir)
     return [
-        {"dataset_dir": str(dataset_dir), "dataset": fingerprint, "selection_videos": selection_videos, "testing_videos": testing_videos,
+        {"dataset_dir": str(dataset_dir), "dataset": fingerprint, "selection_videos": selection_videos,
+         "testing_videos": testing_videos,
          "initial_ratio": initial_ratio, "selector": s, "selector_params": (selector_params or {}).get(s, {}),
          "batch_size": int(b), "noise": float(n), "seed": int(r)}
         for s in selectors for b in batch_sizes for n in noises for r in seeds
@@ -153,8 +153,7 @@ def run_cell(cell: dict, out_dir: str) -> str:
                                                    cell["testing_videos"])
     loop = ActiveLearningLoop(
         StageWiseLocalizer(warm_start=True),
-        bootstrapped_selector(cell["selector"], knowledge, selector_artefact(cell, cell["selector"]),
-                              cell["selector_params"]),
+        bootstrapped_selector(cell, knowledge),
         SimulatedOracle(selection.ground_truth, noise=cell["noise"]), batch_size=cell["batch_size"],
         initial_ratio=cell["initial_ratio"], checkpoint=out / "checkpoints" / f"{cid}.joblib",
         run_id=cid, random_state=cell["seed"],
@@ -214,10 +213,11 @@ def bootstrap_report(cells: list[dict]) -> pd.DataFrame:
     regressor's held-out R2."""
     rows = []
     for cell in {c["selector"]: c for c in cells}.values():
-        path = selector_artefact(cell, cell["selector"])
+        path = selector_artefact(cell)
         if path.exists():
             selector = joblib.load(path)
-            rows.append({"selector": cell["selector"], "bootstrap_seconds": getattr(selector, "bootstrap_seconds_", np.nan),
+            rows.append({"selector": cell["selector"],
+                         "bootstrap_seconds": getattr(selector, "bootstrap_seconds_", np.nan),
                          "artefact_bytes": path.stat().st_size, "regressor_r2": getattr(selector, "r2_", np.nan)})
     return pd.DataFrame(rows, columns=["selector", "bootstrap_seconds", "artefact_bytes", "regressor_r2"])
 
@@ -236,8 +236,7 @@ def selection_study(dataset_dir, out_dir, selectors, batch_sizes, noises, seeds,
     # Learned selectors are bootstrapped once, here, and their artefacts shared with the workers.
     knowledge = load_loop_data(str(dataset_dir), selection_videos, testing_videos)[2]
     for cell in {c["selector"]: c for c in cells}.values():
-        bootstrapped_selector(cell["selector"], knowledge, selector_artefact(cell, cell["selector"]),
-                              cell["selector_params"])
+        bootstrapped_selector(cell, knowledge)
     history = run_grid(cells, out_dir, n_jobs=n_jobs, scheduler=scheduler)
     reference = full_data_reference(dataset_dir, seeds, selection_videos=selection_videos,
                                     testing_videos=testing_videos)
