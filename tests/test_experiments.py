@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,7 +8,8 @@ from scipy import stats
 from activeloc import make_splits
 from activeloc.annotations import write_ground_truth
 from activeloc.cli import main
-from activeloc.experiments import cell_id, make_cells, read_table, run_grid
+from activeloc.experiments import (bootstrapped_selector, cell_id, load_loop_data, make_cells, read_table, run_grid,
+                                   selector_artefact)
 from activeloc.features import write_hdf5_features
 from activeloc.io_utils import save_table
 from activeloc.simulator import make_activitynet_like
@@ -60,6 +63,23 @@ def test_grid_on_a_dask_cluster(dataset_dir, tmp_path):
                                   local.drop(columns=drop).sort_values(key).reset_index(drop=True))
 
 
+def test_lal_bootstrap_is_the_same_serial_on_local_processes_and_on_a_dask_cluster(dataset_dir, tmp_path):
+    from dask.distributed import LocalCluster
+
+    lal = {"lal": {"n_subsets": 4, "subset_sizes": [20, 40], "candidates_per_subset": 3}}
+    fitted = {}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        for where, parallel in (("serial", {}), ("local", {"n_jobs": 2}),
+                                ("dask", {"scheduler": cluster.scheduler_address})):
+            folder = shutil.copytree(dataset_dir, tmp_path / where)  # its own artefact, and features read from HDF5
+            cell = make_cells(folder, ["lal"], [64], [0.0], [0], selection_videos=100, selector_params=lal)[0]
+            fitted[where] = bootstrapped_selector(cell, load_loop_data(str(folder), 100, None)[2], **parallel)
+            assert selector_artefact(cell).is_file()
+    for where in ("local", "dask"):
+        pd.testing.assert_frame_equal(fitted[where].training_data_, fitted["serial"].training_data_)
+    assert len(fitted["serial"].training_data_) == 12
+
+
 def test_cli_simulate(dataset_dir, tmp_path, capsys):
     args = ["simulate", "--dataset", str(dataset_dir), "--out", str(tmp_path / "cli"), "--selectors", "mcle",
             "--batch-sizes", "64", "--seeds", "0", "--selection-videos", "200", "--testing-videos", "100"]
@@ -74,16 +94,29 @@ def test_cell_ids_are_stable():
     assert cell_id(a) != cell_id({**a, "seed": 1})
 
 
+def test_a_cost_aware_variant_shares_its_selectors_bootstrap_and_parameters():
+    plain, per_second = make_cells("d", ["lal", "lal-per-second"], [8], [0.0], [0],
+                                   selector_params={"lal": {"n_subsets": 4}})
+    assert per_second["selector_params"] == {"n_subsets": 4}
+    assert selector_artefact(plain) == selector_artefact(per_second)
+    assert cell_id(plain) != cell_id(per_second)
+
+
 def test_summaries_and_confidence_intervals():
     history = pd.DataFrame({
         "run_id": ["a"] * 3 + ["b"] * 3, "selector": ["x"] * 6, "seed": [0] * 3 + [1] * 3,
         "batch_size": 8, "noise": 0.0, "step": [0, 1, 2] * 2,
         "labelled_ratio": [0.1, 0.5, 1.0] * 2, "average_mAP": [0.1, 0.3, 0.4, 0.2, 0.4, 0.4],
+        "seconds_ratio": [0.2, 0.4, 1.0] * 2,
     })
     runs = summarize_runs(history, full_map=0.4).set_index("run_id")
     assert runs.loc["a", "aulc"] == pytest.approx(0.4 * (0.25 + 0.75) / 2 + 0.5 * (0.75 + 1) / 2)
     assert runs.loc["a", "ratio_to_80pct"] == pytest.approx(0.5 + 0.5 * (0.8 - 0.75) / 0.25)
     assert runs.loc["b", "ratio_to_80pct"] == pytest.approx(0.1 + 0.4 * 0.3 / 0.5)
+    # The same curves against the fraction of seconds annotated.
+    assert runs.loc["a", "aulc_seconds"] == pytest.approx(0.2 * (0.25 + 0.75) / 2 + 0.6 * (0.75 + 1) / 2)
+    assert runs.loc["a", "seconds_to_80pct"] == pytest.approx(0.4 + 0.6 * (0.8 - 0.75) / 0.25)
+    assert runs.loc["b", "seconds_to_80pct"] == pytest.approx(0.2 + 0.2 * 0.3 / 0.5)
     mean, low, high = mean_ci([1.0, 2.0, 3.0, 4.0])
     half = stats.t.ppf(0.975, 3) * np.std([1, 2, 3, 4], ddof=1) / 2
     assert (mean, low, high) == pytest.approx((2.5, 2.5 - half, 2.5 + half))

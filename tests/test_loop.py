@@ -16,8 +16,8 @@ from activeloc.loop import TIMING_COLUMNS, ActiveLearningLoop
 from activeloc.oracles import SimulatedOracle
 from sklearn.exceptions import NotFittedError
 
-from activeloc.selectors import (MCLESelector, RandomSelector, UncertaintySelector, histogram_entropies,
-                                 histogram_entropy)
+from activeloc.selectors import (MCLESelector, PerSecondSelector, RandomSelector, UncertaintySelector,
+                                 histogram_entropies, histogram_entropy, make_selector)
 
 
 def tiny_data(seed=0, n=900):
@@ -38,7 +38,8 @@ def fitted(data):
     return StageWiseLocalizer(random_state=0).fit(labelled), labelled, sel.subset(sel.video_ids[100:])
 
 
-@pytest.mark.parametrize("selector", [RandomSelector(), UncertaintySelector()])
+@pytest.mark.parametrize("selector", [RandomSelector(), UncertaintySelector(), PerSecondSelector(RandomSelector()),
+                                      PerSecondSelector(UncertaintySelector())])
 def test_selector_contract(fitted, selector):
     check_selector_contract(fitted, selector)
 
@@ -56,6 +57,28 @@ def check_selector_contract(fitted, selector):
     assert len(selector.select(loc, labelled, small, 16, random_state=0)) == 5
     empty = selector.select(loc, labelled, pool.subset([]), 16, random_state=0)
     assert len(empty) == 0 and list(empty.columns) == ["video_id", "utility", "rank"]
+
+
+def test_per_second_ranks_by_utility_per_second_of_video(fitted):
+    loc, labelled, pool = fitted
+    seconds = pool.ground_truth.videos["duration"].reindex(pool.video_ids).to_numpy()
+    per_second = UncertaintySelector().utilities(loc, labelled, pool) / seconds
+    chosen = make_selector("uncertainty-per-second").select(loc, labelled, pool, 10, random_state=0)
+    assert chosen["video_id"].tolist() == list(np.asarray(pool.video_ids, dtype=object)[np.argsort(-per_second)[:10]])
+    assert chosen["utility"].to_numpy() == pytest.approx(np.sort(per_second)[::-1][:10])
+    plain = UncertaintySelector().select(loc, labelled, pool, 10, random_state=0)
+    assert seconds_of(pool, chosen).sum() < seconds_of(pool, plain).sum()  # cheaper batches to annotate
+
+
+def seconds_of(pool, chosen):
+    return pool.ground_truth.videos["duration"].loc[chosen["video_id"]].to_numpy()
+
+
+def test_per_second_names_and_errors():
+    assert make_selector("lal-per-second").name == "lal-per-second"
+    assert make_selector("random").name == "random"
+    with pytest.raises(ValueError, match="unknown selector 'foo-per-second'"):
+        make_selector("foo-per-second")
 
 
 def test_uncertainty_prefers_spread_scores():
@@ -84,6 +107,9 @@ def test_loop_runs_to_the_end_and_improves(data):
     assert sel["video_id"].is_unique and len(sel) == n_sel - h["labelled_videos"].iloc[0]
     assert set(h.columns) >= {"run_id", "selector", "seed", "batch_size", "noise", "step", "labelled_videos",
                               "labelled_ratio", "seconds_labelled", "mAP@0.50", "average_mAP", *TIMING_COLUMNS}
+    total = data.ground_truth.videos["duration"].loc[list(data.split("selection").video_ids)].sum()
+    assert h["seconds_ratio"].to_numpy() == pytest.approx(h["seconds_labelled"].to_numpy() / total)
+    assert h["seconds_ratio"].iloc[-1] == pytest.approx(1.0) and h["seconds_ratio"].is_monotonic_increasing
 
 
 def test_budget_in_videos_and_seconds(data):
@@ -146,6 +172,15 @@ def test_mcle_label_equality_spreads_a_batch_over_classes(fitted, mcle):
     # Balanced: nearly one video per class; by conflict alone: whatever classes conflict most.
     assert spread > predicted.loc[greedy["video_id"]].nunique()
     assert predicted.loc[balanced["video_id"]].value_counts().max() < predicted.loc[greedy["video_id"]].value_counts().max()
+
+
+def test_mcle_per_second_meets_the_contract_and_picks_shorter_videos(fitted, mcle):
+    loc, labelled, pool = fitted
+    cost_aware = PerSecondSelector(mcle)
+    check_selector_contract(fitted, cost_aware)
+    cheap = cost_aware.select(loc, labelled, pool, 12, random_state=0)
+    plain = mcle.select(loc, labelled, pool, 12, random_state=0)
+    assert seconds_of(pool, cheap).mean() < seconds_of(pool, plain).mean()
 
 
 def test_vectorised_entropies_match_numpy_histograms():

@@ -6,14 +6,16 @@ import pytest
 
 from activeloc.cli import main
 from activeloc.pipeline import PipelineError, notebooks, run_pipeline
-from conftest import ANET, ROOT
+from conftest import ANET, ROOT, SHARED
 
 pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("notebooks")]
 
 
 @pytest.fixture
-def project(tmp_path):
-    """A copy of the project's notebooks in a fresh folder, so runs never touch the real reports/."""
+def project(tmp_path, monkeypatch):
+    """A copy of the project's notebooks in a fresh folder, so runs never touch the real reports/;
+    it sees the real shared data where this checkout does."""
+    monkeypatch.setenv("ACTIVELOC_SHARED_DATA", str(SHARED))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     return tmp_path
@@ -33,8 +35,11 @@ def test_pipeline_tiny(project):
     overrides = {"01-dataset": real, "02-localizer": real}
     records = run_pipeline("tiny", root=project, overrides=overrides)
     assert [r["notebook"] for r in records] == [
-        "01-dataset.ipynb", "02-localizer.ipynb", "03-selection-ablation.ipynb", "04-batch-size.ipynb",
-        "05-noisy-oracle.ipynb"]
+        "01-dataset.ipynb", "01-dataset@activitynet.ipynb", "02-localizer.ipynb", "03-selection-ablation.ipynb",
+        "03-selection-ablation@activitynet.ipynb", "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb",
+        "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb"]
+    second = [r for r in records if "@activitynet" in r["notebook"]]
+    assert all(bool(r.get("skipped")) != ANET.is_file() for r in second)  # skipped exactly when the data is absent
     assert (project / "reports" / "notebooks" / "01-dataset.ipynb").is_file()
     stats = pd.read_csv(project / "reports" / "tables" / "dataset_stats.csv").set_index("split")
     assert stats.loc["all", "videos"] > 0 and stats.loc["knowledge_source", "classes"] == 5  # 20 classes / 4
@@ -67,8 +72,45 @@ def test_pipeline_tiny(project):
     right = pd.read_csv(tables / "noise.csv")
     assert {"selector", "noise", "aulc_mean", "aulc_ci_low", "aulc_ci_high"} <= set(right.columns)
     assert set(right["noise"]) == {0.0, 0.2}
-    for name in ("fig3_left", "fig3_center", "fig3_right"):
+    for name in ("fig3_left", "fig3_center", "fig3_right", "annotation_cost"):
         assert (project / "reports" / "figures" / f"{name}.png").stat().st_size > 10_000
+    # Cost-aware variants, against seconds of video annotated.
+    cost = pd.read_csv(tables / "annotation_cost.csv")
+    assert set(cost["selector"]) == {"random", "uncertainty", "mcle", "lal", "random-per-second", "lal-per-second"}
+    assert cost[["aulc_seconds_mean", "aulc_mean"]].notna().all().all()
+    if ANET.is_file():  # the second testbed: real ActivityNet annotations under simulated features
+        real_params = (project / "data" / "processed" / "dataset-activitynet" / "parameters.json").read_text()
+        assert '"testbed": "activitynet"' in real_params
+        second_stats = pd.read_csv(tables / "activitynet" / "dataset_stats.csv").set_index("split")
+        assert second_stats.loc["all", "videos"] > 12_000 and second_stats.loc["knowledge_source", "classes"] == 50
+        assert set(pd.read_csv(tables / "activitynet" / "selection_ablation.csv")["selector"]) == {
+            "random", "uncertainty", "mcle", "lal"}
+        assert set(pd.read_csv(tables / "activitynet" / "batch_size.csv")["batch_size"]) == {64}
+        assert set(pd.read_csv(tables / "activitynet" / "noise.csv")["noise"]) == {0.2}
+        for name in ("fig3_left", "fig3_center", "fig3_right"):
+            assert (project / "reports" / "figures" / "activitynet" / f"{name}.png").stat().st_size > 10_000
+
+
+def test_a_variant_runs_again_with_its_values_or_is_skipped_without_its_data(project, monkeypatch):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('testbed = "simulated"\nword = "a"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        'from pathlib import Path\nPath(f"ran-{testbed}-{word}.txt").write_text("")')]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, project / "notebooks" / "98-echo.ipynb")
+    (project / "notebooks" / "profiles.toml").write_text(
+        '[t."98-echo"]\nword = "b"\n[t."98-echo@activitynet"]\ntestbed = "activitynet"\n')
+    monkeypatch.setenv("ACTIVELOC_SHARED_DATA", str(project / "no-such-folder"))
+    records = run_pipeline("t", only=["98"], root=project)
+    assert [r["notebook"] for r in records] == ["98-echo.ipynb", "98-echo@activitynet.ipynb"]
+    assert "activity_net.v1-3.annotations.json" in records[1]["skipped"] and records[1]["output"] is None
+    assert sorted(p.name for p in project.glob("ran-*")) == ["ran-simulated-b.txt"]
+    if ANET.is_file():
+        monkeypatch.setenv("ACTIVELOC_SHARED_DATA", str(SHARED))
+        run_pipeline("t", only=["98"], root=project)
+        assert sorted(p.name for p in project.glob("ran-*")) == ["ran-activitynet-b.txt", "ran-simulated-b.txt"]
+        assert (project / "reports" / "notebooks" / "98-echo@activitynet.ipynb").is_file()
 
 
 def test_failure_names_notebook_and_cell_and_keeps_the_copy(project, capsys):

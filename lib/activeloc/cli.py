@@ -37,15 +37,14 @@ def _evaluate(args) -> int:
 
 def _simulate(args) -> int:
     from .experiments import make_cells, run_grid
-    from .selectors import available_selectors
+    from .selectors import make_selector
 
     def split(text, kind):
         return [kind(x) for x in text.split(",") if x]
 
     selectors = split(args.selectors, str)
-    unknown = set(selectors) - set(available_selectors())
-    if unknown:
-        raise ValueError(f"unknown selectors {sorted(unknown)}; available: {sorted(available_selectors())}")
+    for name in selectors:
+        make_selector(name)  # an unknown name fails here, before any run starts
     cells = make_cells(args.dataset, selectors, split(args.batch_sizes, int), split(args.noise, float),
                        split(args.seeds, int), selection_videos=args.selection_videos,
                        testing_videos=args.testing_videos)
@@ -61,7 +60,10 @@ def _reproduce(args) -> int:
 
     records = run_pipeline(args.profile, only=args.only)
     for rec in records:
-        print(f"{rec['notebook']}: {rec['seconds']:.1f} s -> {rec['output']}")
+        if rec.get("skipped"):
+            print(f"{rec['notebook']}: skipped, {rec['skipped']}")
+        else:
+            print(f"{rec['notebook']}: {rec['seconds']:.1f} s -> {rec['output']}")
     return 0
 
 

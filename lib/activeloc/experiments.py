@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from .localizer import StageWiseLocalizer
 from .loop import ActiveLearningLoop
 from .metrics import ACTIVITYNET_TIOU, evaluate_detections
 from .oracles import SimulatedOracle
-from .selectors import make_selector
+from .selectors import PerSecondSelector, make_selector, split_selector_name
 
 
 def evaluate_localizer(localizer, test: Dataset, tiou_thresholds=ACTIVITYNET_TIOU) -> dict:
@@ -85,34 +86,54 @@ def load_loop_data(dataset_dir: str, selection_videos: int | None = None,
     return _LOOP_DATA[key]
 
 
-def bootstrapped_selector(cell: dict, knowledge_source: Dataset):
+def bootstrapped_selector(cell: dict, knowledge_source: Dataset, *, n_jobs: int = 1, scheduler: str | None = None):
     """The cell's selector, fitted on ``knowledge_source`` if it learns from it.
 
     The fitted selector is cached per process and kept in :func:`selector_artefact`: loaded if
-    that file exists, else fitted and written atomically, so that workers reuse one bootstrap.
+    that file exists, else fitted and written atomically, so that workers reuse one bootstrap. A
+    cost-aware variant (``<name>-per-second``) wraps the same bootstrap as its plain selector.
+    The fit's joblib work (LAL's Monte-Carlo subsets) runs on ``n_jobs`` local processes, or on the
+    Dask cluster at ``scheduler``.
     """
+    base, per_second = split_selector_name(cell["selector"])
     artefact = selector_artefact(cell)
     key = (id(knowledge_source), str(artefact))
     if key not in _SELECTORS:
-        selector = make_selector(cell["selector"], **cell["selector_params"])
+        selector = make_selector(base, **cell["selector_params"])
         if hasattr(selector, "fit"):
             if artefact.exists():
                 selector = joblib.load(artefact)
             else:
                 start = time.perf_counter()
-                selector.fit(knowledge_source)
+                with _parallel(n_jobs, scheduler):
+                    selector.fit(knowledge_source)
                 selector.bootstrap_seconds_ = time.perf_counter() - start
                 with atomic_path(artefact) as tmp:
                     joblib.dump(selector, tmp)
         _SELECTORS[key] = selector
-    return _SELECTORS[key]
+    return PerSecondSelector(_SELECTORS[key]) if per_second else _SELECTORS[key]
+
+
+@contextmanager
+def _parallel(n_jobs: int, scheduler: str | None):
+    """joblib's default backend within: ``n_jobs`` local processes, or every worker of a Dask cluster."""
+    if scheduler:
+        from dask.distributed import Client
+
+        with Client(scheduler), joblib.parallel_config(backend="dask", n_jobs=-1):
+            yield
+    else:
+        with joblib.parallel_config(n_jobs=n_jobs):
+            yield
 
 
 def selector_artefact(cell: dict) -> Path:
-    """Where the cell's learned selector is kept, per dataset, Knowledge-Source sample and parameters."""
+    """Where the cell's learned selector is kept, per dataset, Knowledge-Source sample and parameters
+    (one file for a selector and its cost-aware variant)."""
     params = hashlib.sha1(json.dumps(cell["selector_params"], sort_keys=True).encode()).hexdigest()[:8]
+    base = split_selector_name(cell["selector"])[0]
     return (Path(cell["dataset_dir"]) / "selectors"
-            / f"{cell['selector']}-{cell['dataset']}-ks{cell['selection_videos'] or 'all'}-{params}.joblib")
+            / f"{base}-{cell['dataset']}-ks{cell['selection_videos'] or 'all'}-{params}.joblib")
 
 
 def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, selection_videos=None,
@@ -123,10 +144,15 @@ def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, selection_
     return [
         {"dataset_dir": str(dataset_dir), "dataset": fingerprint, "selection_videos": selection_videos,
          "testing_videos": testing_videos,
-         "initial_ratio": initial_ratio, "selector": s, "selector_params": (selector_params or {}).get(s, {}),
+         "initial_ratio": initial_ratio, "selector": s, "selector_params": _params_of(s, selector_params or {}),
          "batch_size": int(b), "noise": float(n), "seed": int(r)}
         for s in selectors for b in batch_sizes for n in noises for r in seeds
     ]
+
+
+def _params_of(selector: str, selector_params: dict) -> dict:
+    """A selector's parameters; a cost-aware variant without its own takes its plain selector's."""
+    return selector_params.get(selector, selector_params.get(split_selector_name(selector)[0], {}))
 
 
 def dataset_fingerprint(dataset_dir) -> str:
@@ -212,11 +238,11 @@ def bootstrap_report(cells: list[dict]) -> pd.DataFrame:
     """One row per learned selector of ``cells``: bootstrap seconds, artefact size and, for LAL, the
     regressor's held-out R2."""
     rows = []
-    for cell in {c["selector"]: c for c in cells}.values():
+    for cell in {split_selector_name(c["selector"])[0]: c for c in cells}.values():
         path = selector_artefact(cell)
         if path.exists():
             selector = joblib.load(path)
-            rows.append({"selector": cell["selector"],
+            rows.append({"selector": split_selector_name(cell["selector"])[0],
                          "bootstrap_seconds": getattr(selector, "bootstrap_seconds_", np.nan),
                          "artefact_bytes": path.stat().st_size, "regressor_r2": getattr(selector, "r2_", np.nan)})
     return pd.DataFrame(rows, columns=["selector", "bootstrap_seconds", "artefact_bytes", "regressor_r2"])
@@ -236,7 +262,7 @@ def selection_study(dataset_dir, out_dir, selectors, batch_sizes, noises, seeds,
     # Learned selectors are bootstrapped once, here, and their artefacts shared with the workers.
     knowledge = load_loop_data(str(dataset_dir), selection_videos, testing_videos)[2]
     for cell in {c["selector"]: c for c in cells}.values():
-        bootstrapped_selector(cell, knowledge)
+        bootstrapped_selector(cell, knowledge, n_jobs=n_jobs, scheduler=scheduler)
     history = run_grid(cells, out_dir, n_jobs=n_jobs, scheduler=scheduler)
     reference = full_data_reference(dataset_dir, seeds, selection_videos=selection_videos,
                                     testing_videos=testing_videos)

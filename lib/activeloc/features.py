@@ -201,6 +201,14 @@ class HDF5FeatureStore(FeatureStore):
     def close(self) -> None:
         self._file.close()
 
+    # Pickled by path, so that parallel workers (joblib, Dask) reopen the file instead of failing on its handle.
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_file"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._file = h5py.File(self.path, "r")
+
     def __enter__(self):
         return self
 

@@ -35,6 +35,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
+from .dataset import Dataset
 from .io_utils import atomic_path
 from .localizer import StageWiseLocalizer
 from .metrics import evaluate_detections
@@ -83,18 +84,26 @@ def _one_subset(knowledge, labelled, candidates, evaluation, localizer_params, s
 
 def monte_carlo(knowledge, *, n_subsets: int = 40, subset_sizes=(20, 200), candidates_per_subset: int = 8,
                 eval_fraction: float = 0.3, localizer_params: dict | None = None, grow_with=None,
-                random_state=0, n_jobs: int = 1) -> pd.DataFrame:
+                random_state=0, n_jobs: int | None = None) -> pd.DataFrame:
     """The Monte-Carlo training data: one row per (subset, candidate), features then ``target``.
+
+    The subsets run in parallel with joblib (``n_jobs``; None: the active ``joblib.parallel_config``,
+    which may be a Dask cluster's). Each subset has its own seed, so the result does not depend on where it ran.
 
     ``grow_with``: a fitted regressor; subsets are then grown from a random start by adding, in
     batches of ``candidates_per_subset``, the pool videos it rates highest (the iterative variant).
     """
+    params = localizer_params or {}
+    # Knowledge-Source on its own: its candidates (and their standardisation) built once, here, from
+    # its videos alone, so that no other split leaks in and parallel workers receive them ready.
+    knowledge = Dataset(knowledge.ground_truth, knowledge.features, knowledge.video_ids, knowledge.splits)
+    template = StageWiseLocalizer(**params)
+    StageWiseLocalizer._standardisation(knowledge.candidates(template.candidates, template.encoder))
     rng = np.random.default_rng(random_state)
     ids = np.array(knowledge.video_ids, dtype=object)
     rng.shuffle(ids)
     n_eval = max(1, int(eval_fraction * len(ids)))
     evaluation, pool = knowledge.subset(list(ids[:n_eval])), list(ids[n_eval:])
-    params = localizer_params or {}
     lo, hi = subset_sizes[0], min(subset_sizes[1], len(pool) - candidates_per_subset)
     jobs = []
     for i in range(n_subsets):
@@ -148,7 +157,7 @@ class LALSelector(Selector):
     name = "lal"
 
     def __init__(self, regressor: str = "svr", variant: str = "independent", n_subsets: int = 40,
-                 subset_sizes=(20, 200), candidates_per_subset: int = 8, random_state=0, n_jobs: int = 1):
+                 subset_sizes=(20, 200), candidates_per_subset: int = 8, random_state=0, n_jobs: int | None = None):
         self.regressor = regressor
         self.variant = variant
         self.n_subsets = n_subsets

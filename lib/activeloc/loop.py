@@ -100,6 +100,7 @@ class ActiveLearningLoop:
         state = self._start(selection)
         durations = selection.ground_truth.videos["duration"]
         total = len(selection.video_ids)
+        total_seconds = float(durations.loc[list(selection.video_ids)].sum())
         noise = getattr(self.oracle, "noise", np.nan)
         selector_name = getattr(self.selector, "name", type(self.selector).__name__)
         bar = tqdm(total=total, initial=len(state.labelled), desc=f"{self.run_id}", unit="video",
@@ -129,7 +130,7 @@ class ActiveLearningLoop:
                 "run_id": self.run_id, "selector": selector_name, "seed": self.random_state,
                 "batch_size": self.batch_size, "noise": noise, "step": state.step,
                 "labelled_videos": len(state.labelled), "labelled_ratio": len(state.labelled) / total,
-                "seconds_labelled": seconds,
+                "seconds_labelled": seconds, "seconds_ratio": seconds / total_seconds,
                 **{f"mAP@{t:.2f}": m for t, m in zip(result.tiou_thresholds, result.mAP)},
                 "average_mAP": result.average_mAP, "fit_seconds": fit_seconds, "select_seconds": 0.0,
                 "evaluate_seconds": evaluate_seconds, "final": final,

@@ -21,8 +21,11 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
 
 
 def shared_data_dir(root: Path | None = None) -> Path | None:
-    """``../shared/data`` beside the project, where the real annotations are kept; None when absent."""
-    folder = (root or project_root()).parent / "shared" / "data"
+    """``../shared/data`` beside the project, where the real annotations are kept; None when absent.
+
+    ``ACTIVELOC_SHARED_DATA`` points elsewhere.
+    """
+    folder = Path(os.environ.get("ACTIVELOC_SHARED_DATA") or (root or project_root()).parent / "shared" / "data")
     return folder if folder.is_dir() else None
 
 
@@ -31,3 +34,32 @@ def activitynet_annotations(root: Path | None = None) -> Path | None:
     shared = shared_data_dir(root)
     path = None if shared is None else shared / "activitynet-1.3" / "activity_net.v1-3.annotations.json"
     return path if path is not None and path.is_file() else None
+
+
+# The data active learning is studied on: the embedded simulated set (the default), and real
+# ActivityNet 1.3 annotations with simulated features (an ActivityNet-structured simulation).
+TESTBEDS = {
+    "simulated": "simulated ActivityNet-like videos and features (embedded default data)",
+    "activitynet": "real ActivityNet 1.3 annotations (training + validation) with simulated features",
+}
+
+
+def testbed_dirs(testbed: str = "simulated", root: Path | None = None) -> dict[str, Path]:
+    """Where a testbed's data and results go: ``dataset``, ``experiments`` (under ``data/processed``),
+    ``tables`` and ``figures`` (under ``reports``). The default testbed keeps the plain folders;
+    another gets ``dataset-<testbed>``, ``experiments-<testbed>`` and a ``<testbed>`` sub-folder of each report folder."""
+    if testbed not in TESTBEDS:
+        raise ValueError(f"unknown testbed {testbed!r}; known: {sorted(TESTBEDS)}")
+    root = root or project_root()
+    suffix, sub = ("", "") if testbed == "simulated" else (f"-{testbed}", testbed)
+    return {"dataset": root / "data" / "processed" / f"dataset{suffix}",
+            "experiments": root / "data" / "processed" / f"experiments{suffix}",
+            "tables": root / "reports" / "tables" / sub, "figures": root / "reports" / "figures" / sub}
+
+
+def missing_testbed_data(testbed: str, root: Path | None = None) -> str | None:
+    """Why ``testbed`` cannot be built here (a message naming what is missing), or None if it can."""
+    if testbed == "activitynet" and activitynet_annotations(root) is None:
+        where = os.environ.get("ACTIVELOC_SHARED_DATA") or (root or project_root()).parent / "shared" / "data"
+        return f"the real ActivityNet 1.3 annotations are absent ({where}/activitynet-1.3/activity_net.v1-3.annotations.json)"
+    return None

@@ -3,7 +3,11 @@
 Profiles live in ``notebooks/profiles.toml``: one table per profile, one sub-table per notebook
 (its stem, e.g. ``"01-dataset"``) holding the values injected into that notebook's ``parameters``
 cell. ``tiny`` is for tests, ``quick`` for ``make reproduce``, ``paper`` for the paper's scale.
-Executed copies go to ``reports/notebooks/``; a failed one is kept there for inspection.
+A sub-table ``"<stem>@<variant>"`` runs the notebook once more, right after, with its values over
+the stem's: this is how the Figure 3 notebooks run on a second testbed. A run whose ``testbed``
+cannot be built here (its real data absent) is skipped with the reason.
+Executed copies go to ``reports/notebooks/`` (``<stem>@<variant>.ipynb`` for a variant); a failed
+one is kept there for inspection.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 import papermill as pm
 from tqdm.auto import tqdm
 
-from .paths import project_root
+from .paths import missing_testbed_data, project_root
 
 
 class PipelineError(RuntimeError):
@@ -40,11 +44,20 @@ def notebooks(root: Path | None = None, only=None) -> list[Path]:
     return found
 
 
+def runs_of(profile: dict, stem: str) -> list[tuple[str, dict]]:
+    """``(run name, parameters)`` of a notebook in a profile: the stem's own, then each ``stem@variant``."""
+    base = profile.get(stem, {})
+    variants = [key for key in profile if key.startswith(f"{stem}@")]
+    return [(stem, base)] + [(key, {**base, **profile[key]}) for key in variants]
+
+
 def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
                  kernel_name: str = "python3", overrides: dict | None = None) -> list[dict]:
-    """Execute the notebooks; returns one record per notebook (``notebook, output, seconds``).
+    """Execute the notebooks; returns one record per run (``notebook, output, seconds``, and
+    ``skipped`` with the reason for a run whose testbed's data is absent).
 
-    ``overrides`` maps a notebook stem to parameters that take precedence over the profile's.
+    ``overrides`` maps a notebook stem (or ``stem@variant``) to parameters that take precedence
+    over the profile's; a stem's apply to its variants too.
     """
     root = root or project_root()
     profiles = load_profiles(root)
@@ -52,20 +65,26 @@ def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
         raise PipelineError(f"unknown profile {profile!r}; notebooks/profiles.toml defines {sorted(profiles)}")
     out_dir = root / "reports" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
+    overrides = overrides or {}
+    todo = [(nb, name, {**params, **overrides.get(nb.stem, {}), **overrides.get(name, {})})
+            for nb in notebooks(root, only) for name, params in runs_of(profiles[profile], nb.stem)]
     records = []
-    todo = notebooks(root, only)
-    for nb in tqdm(todo, desc=f"pipeline ({profile})", unit="notebook"):
-        params = {**profiles[profile].get(nb.stem, {}), **(overrides or {}).get(nb.stem, {})}
+    for nb, name, params in tqdm(todo, desc=f"pipeline ({profile})", unit="notebook"):
         params.setdefault("profile", profile)
-        output = out_dir / nb.name
+        output = out_dir / f"{name}.ipynb"
+        reason = missing_testbed_data(params.get("testbed", "simulated"), root)
+        if reason:
+            tqdm.write(f"skipping {name}: {reason}")
+            records.append({"notebook": output.name, "output": None, "seconds": 0.0, "skipped": reason})
+            continue
         start = time.perf_counter()
         try:
             pm.execute_notebook(nb, output, parameters=params, cwd=str(root), kernel_name=kernel_name,
                                 progress_bar=True)
         except pm.PapermillExecutionError as exc:
             raise PipelineError(
-                f"{nb.relative_to(root)}: cell {exc.exec_count} (index {exc.cell_index}) failed with "
+                f"{nb.relative_to(root)}{'' if name == nb.stem else f' (run {name})'}: cell {exc.exec_count} (index {exc.cell_index}) failed with "
                 f"{exc.ename}: {exc.evalue}; the failed copy is {output.relative_to(root)}"
             ) from None
-        records.append({"notebook": nb.name, "output": str(output), "seconds": time.perf_counter() - start})
+        records.append({"notebook": output.name, "output": str(output), "seconds": time.perf_counter() - start})
     return records

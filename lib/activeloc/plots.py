@@ -87,24 +87,37 @@ PAPER_RATIO_TO_80 = {"LAL": 0.35, "MCLE": 0.38, "uncertainty": 0.42, "random": 0
 PAPER_MCLE_AULC = {16: 0.75, 32: 0.75, 64: 0.65}
 
 
-def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame):
-    """% of full mAP against labelled ratio per selector (mean and 95 % band over seeds), with the
-    paper's ratios needed for 80 % marked."""
+LEARNING_CURVE_AXES = {  # x column: (its AULC column in the per-run table, axis label)
+    "labelled_ratio": ("aulc", "ratio of labelled Selection videos"),
+    "seconds_ratio": ("aulc_seconds", "ratio of Selection's seconds of video annotated"),
+}
+
+
+def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame, x: str = "labelled_ratio", testbed: str | None = None):
+    """% of full mAP against labelled ratio (or, with ``x="seconds_ratio"``, against the fraction of
+    seconds of video annotated) per selector, mean and 95 % band over seeds; the paper's ratios
+    needed for 80 % are marked on the per-video axis."""
     fig, ax = _axes()
-    aulc = per_run.groupby("selector")["aulc"].mean()
+    aulc_column, xlabel = LEARNING_CURVE_AXES[x]
+    aulc = per_run.groupby("selector")[aulc_column].mean()
     data = curves.assign(selector=curves["selector"].map(lambda s: f"{s} (AULC {aulc[s]:.3f})"),
                          percent=100 * curves["fraction_of_full"])
-    sns.lineplot(data, x="labelled_ratio", y="percent", hue="selector", errorbar=("ci", 95), ax=ax)
+    sns.lineplot(data, x=x, y="percent", hue="selector", errorbar=("ci", 95), ax=ax)
     ax.axhline(80, color="grey", lw=1, ls="--")
-    for name, ratio in PAPER_RATIO_TO_80.items():
-        ax.plot([ratio], [80], marker="v", color="black", ms=7)
-        ax.annotate(f"paper {name}", (ratio, 80), xytext=(0, 8), textcoords="offset points", rotation=90,
-                    ha="center", va="bottom", fontsize=8)
-    return _finish(fig, ax, "ratio of labelled Selection videos", "% of full mAP (average mAP, tIoU 0.5:0.95)",
-                   "Figure 3 (left): selection functions")
+    if x == "labelled_ratio":
+        for name, ratio in PAPER_RATIO_TO_80.items():
+            ax.plot([ratio], [80], marker="v", color="black", ms=7)
+            ax.annotate(f"paper {name}", (ratio, 80), xytext=(0, 8), textcoords="offset points", rotation=90,
+                        ha="center", va="bottom", fontsize=8)
+    title = "Figure 3 (left): selection functions" if x == "labelled_ratio" else "Learning curves in annotation cost"
+    return _finish(fig, ax, xlabel, "% of full mAP (average mAP, tIoU 0.5:0.95)", _titled(title, testbed))
 
 
-def plot_fig3_center(per_run: pd.DataFrame):
+def _titled(title: str, testbed: str | None) -> str:
+    return title if testbed is None else f"{title} [{testbed}]"
+
+
+def plot_fig3_center(per_run: pd.DataFrame, testbed: str | None = None):
     """AULC against batch size per selector (mean and 95 % bootstrap interval over seeds), the paper's MCLE points marked."""
     fig, ax = _axes()
     sns.pointplot(per_run, x="batch_size", y="aulc", hue="selector", errorbar=("ci", 95), dodge=0.2,
@@ -115,13 +128,13 @@ def plot_fig3_center(per_run: pd.DataFrame):
     ax.set_xticks(sizes, [str(b) for b in sizes])
     ax.legend()
     return _finish(fig, ax, "batch size (videos per step, log scale)", "AULC (% of full mAP vs labelled ratio)",
-                   "Figure 3 (centre): effect of batch size")
+                   _titled("Figure 3 (centre): effect of batch size", testbed))
 
 
-def plot_fig3_right(per_run: pd.DataFrame):
+def plot_fig3_right(per_run: pd.DataFrame, testbed: str | None = None):
     """AULC against oracle noise per selector (mean and 95 % bootstrap interval over seeds)."""
     fig, ax = _axes()
     sns.pointplot(per_run.assign(noise_pct=100 * per_run["noise"]), x="noise_pct", y="aulc", hue="selector",
                   errorbar=("ci", 95), dodge=0.4, native_scale=True, ax=ax)
     return _finish(fig, ax, "oracle noise (%): returned instances have mean tIoU 1 - noise with the truth",
-                   "AULC (% of full mAP vs labelled ratio)", "Figure 3 (right): effect of a noisy oracle")
+                   "AULC (% of full mAP vs labelled ratio)", _titled("Figure 3 (right): effect of a noisy oracle", testbed))

@@ -11,6 +11,11 @@ a selector either ranks once and takes the top ``batch_size`` (``greedy = False`
 video at a time, updating its own state, until the batch is full (``greedy = True``).
 Ties in utility are broken at random by ``random_state``, so that the choice is deterministic
 for a seed and unbiased by the pool's order.
+
+``select`` also takes ``cost``: the seconds each pool video costs to annotate. When given, every
+utility is divided by it before ranking (utility per second of video watched);
+:class:`PerSecondSelector` passes the videos' durations, so any selector has a cost-aware variant,
+named ``<selector>-per-second``.
 """
 
 from __future__ import annotations
@@ -31,13 +36,19 @@ class Selector(BaseEstimator):
     def utilities(self, localizer, labelled, pool) -> np.ndarray:
         raise NotImplementedError
 
-    def select(self, localizer, labelled, pool, batch_size: int, random_state=None) -> pd.DataFrame:
+    def select(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
         ids = list(pool.video_ids)
         n = min(int(batch_size), len(ids))
         if n <= 0:
             return pd.DataFrame(columns=SELECTION_COLUMNS)
-        utility = np.asarray(self.utilities(localizer, labelled, pool), dtype=float)
+        utility = per_cost(self.utilities(localizer, labelled, pool), cost)
         return top_ranked(ids, utility, n, random_state)
+
+
+def per_cost(utility, cost=None) -> np.ndarray:
+    """``utility / cost`` (as floats), or ``utility`` itself when there is no cost."""
+    utility = np.asarray(utility, dtype=float)
+    return utility if cost is None else utility / np.maximum(np.asarray(cost, dtype=float), 1e-9)
 
 
 def top_ranked(ids, utility: np.ndarray, n: int, random_state=None) -> pd.DataFrame:
@@ -53,9 +64,9 @@ class RandomSelector(Selector):
 
     name = "random"
 
-    def select(self, localizer, labelled, pool, batch_size: int, random_state=None) -> pd.DataFrame:
+    def select(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
         ids = list(pool.video_ids)
-        utility = np.random.default_rng(random_state).random(len(ids))
+        utility = per_cost(np.random.default_rng(random_state).random(len(ids)), cost)
         return top_ranked(ids, utility, min(int(batch_size), len(ids)), random_state)
 
 
@@ -115,7 +126,8 @@ class MCLESelector(Selector):
         utility(v) = conflict(v) / (1 + n_k(v)) ** balance
 
     Batch mode as in the paper: one video at a time, updating ``n_k`` after each pick, until the
-    batch is full. Reported utilities are those at the moment of each pick.
+    batch is full. Reported utilities are those at the moment of each pick. With a ``cost``, the
+    conflict is divided by it before label equality applies.
     """
 
     name = "mcle"
@@ -131,7 +143,7 @@ class MCLESelector(Selector):
         self.prior_ = (self.prior or StageWiseLocalizer(random_state=0)).fit(knowledge_source)
         return self
 
-    def select(self, localizer, labelled, pool, batch_size: int, random_state=None) -> pd.DataFrame:
+    def select(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
         if not hasattr(self, "prior_"):
             raise NotFittedError("MCLESelector has no prior: call fit(knowledge_source) first")
         ids = list(pool.video_ids)
@@ -140,7 +152,7 @@ class MCLESelector(Selector):
             return pd.DataFrame(columns=SELECTION_COLUMNS)
         current = localizer.attention_scores(pool)
         prior = self.prior_.attention_scores(pool)
-        conflict = np.array([np.abs(prior[v] - current[v]).mean() for v in ids])
+        conflict = per_cost([np.abs(prior[v] - current[v]).mean() for v in ids], cost)
         top = localizer.attend(pool)
         classes = list(localizer.classes_)
         weighted = top[classes].to_numpy() * top["attention"].to_numpy()[:, None]
@@ -164,15 +176,57 @@ class MCLESelector(Selector):
                              "rank": np.arange(n)})
 
 
+PER_SECOND = "-per-second"
+
+
+class PerSecondSelector(Selector):
+    """Cost-aware variant of ``selector``: its utility per second of video to be watched.
+
+    Annotating a video means watching it, so its cost is roughly its duration (known before
+    annotation). Under a budget of annotator hours rather than of videos the rule is
+
+        utility_per_second(v) = utility(v) / duration(v)
+
+    with ``utility`` the wrapped selector's (for MCLE, its conflict, before label equality). A
+    negative utility (LAL can predict a loss) divided by a longer duration is nearer zero, so among
+    harmful videos the longest ranks first; the rule is applied literally rather than shifted.
+    Learned selectors are wrapped once fitted.
+    """
+
+    def __init__(self, selector):
+        self.selector = selector
+
+    @property
+    def name(self) -> str:
+        return self.selector.name + PER_SECOND
+
+    def select(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
+        seconds = pool.ground_truth.videos["duration"].reindex(pool.video_ids).to_numpy(dtype=float)
+        if np.isnan(seconds).any():
+            missing = np.asarray(pool.video_ids, dtype=object)[np.isnan(seconds)][:3]
+            raise ValueError(f"no duration for pool videos {list(missing)}: cannot rank per second")
+        return self.selector.select(localizer, labelled, pool, batch_size, random_state,
+                                    cost=seconds if cost is None else seconds * np.asarray(cost, dtype=float))
+
+
 def available_selectors() -> dict[str, type]:
-    """Selector classes by name."""
+    """Selector classes by name (each also has a cost-aware variant, ``<name>-per-second``)."""
     from .lal import LALSelector  # lal builds on this module, so it is imported late
 
     return {cls.name: cls for cls in (RandomSelector, UncertaintySelector, MCLESelector, LALSelector)}
 
 
+def split_selector_name(name: str) -> tuple[str, bool]:
+    """``("lal", True)`` for ``"lal-per-second"``, ``("lal", False)`` for ``"lal"``."""
+    return (name[: -len(PER_SECOND)], True) if name.endswith(PER_SECOND) else (name, False)
+
+
 def make_selector(name: str, **params) -> Selector:
+    """The selector called ``name`` with ``params``; ``<name>-per-second`` wraps it in :class:`PerSecondSelector`."""
+    base, per_second = split_selector_name(name)
     selectors = available_selectors()
-    if name not in selectors:
-        raise ValueError(f"unknown selector {name!r}; available: {sorted(selectors)}")
-    return selectors[name](**params)
+    if base not in selectors:
+        raise ValueError(f"unknown selector {name!r}; available: {sorted(selectors)}, each also as "
+                         f"'<name>{PER_SECOND}'")
+    selector = selectors[base](**params)
+    return PerSecondSelector(selector) if per_second else selector

@@ -16,7 +16,9 @@ def with_fraction_of_full(history: pd.DataFrame, full_map: float) -> pd.DataFram
 
 def summarize_runs(history: pd.DataFrame, full_map: float, target: float = 0.8) -> pd.DataFrame:
     """One row per run: its settings, AULC of "fraction of full mAP vs labelled ratio" and the
-    labelled ratio at which it first reaches ``target`` of the full mAP (NaN if never)."""
+    labelled ratio at which it first reaches ``target`` of the full mAP (NaN if never); and, from
+    ``seconds_ratio`` (the fraction of Selection's seconds of video annotated), the same two
+    measured in annotation cost: ``aulc_seconds`` and ``seconds_to_80pct``."""
     h = with_fraction_of_full(history, full_map)
     keys = ["run_id", "selector", "seed", "batch_size", "noise"]
     rows = []
@@ -24,6 +26,8 @@ def summarize_runs(history: pd.DataFrame, full_map: float, target: float = 0.8) 
         rows.append({**dict(zip(keys, key)),
                      "aulc": aulc(run["labelled_ratio"], run["fraction_of_full"]),
                      "ratio_to_80pct": ratio_to_reach(run["labelled_ratio"], run["fraction_of_full"], target),
+                     "aulc_seconds": aulc(run["seconds_ratio"], run["fraction_of_full"]),
+                     "seconds_to_80pct": ratio_to_reach(run["seconds_ratio"], run["fraction_of_full"], target),
                      "steps": len(run)})
     return pd.DataFrame(rows)
 
