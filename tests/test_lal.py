@@ -1,8 +1,12 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression
 
-from activeloc.lal import LALSelector, _one_subset, attention_map, fit_regressor, monte_carlo, pair_features
+from activeloc.lal import (FEATURE_NAMES, LALSelector, _one_subset, attention_map, cross_validated_predictions,
+                           STATE_FEATURES, feature_importances, fit_regressor, monte_carlo, monte_carlo_summary,
+                           pair_features, regressor_comparison, within_subset_ranking)
 from activeloc.localizer import StageWiseLocalizer
 from test_loop import check_selector_contract, tiny_data
 
@@ -20,7 +24,7 @@ def test_monte_carlo_targets_are_map_differences_of_refits(knowledge):
     added = StageWiseLocalizer(random_state=7).fit_attention(knowledge.subset(labelled + [candidates[1]]))
     by_hand = attention_map(added, evaluation) - attention_map(base, evaluation)
     assert rows["target"].iloc[1] == pytest.approx(by_hand, abs=1e-12)
-    np.testing.assert_allclose(rows.drop(columns=["target", "labelled", "video_id"]).to_numpy(),
+    np.testing.assert_allclose(rows[FEATURE_NAMES].to_numpy(),
                                pair_features(base, knowledge.subset(candidates)))
     assert rows["target"].abs().max() > 0  # the candidates do change the model
 
@@ -53,3 +57,60 @@ def test_regressor_choices(knowledge):
     assert np.isfinite(r2) and "min_samples_leaf" in params
     with pytest.raises(ValueError, match="svr"):
         fit_regressor(data, "boosting")
+
+
+def synthetic_monte_carlo(n=300, seed=0):
+    """Monte-Carlo-shaped data whose target is 3 x the video's mean score plus a little noise."""
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame(rng.standard_normal((n, len(FEATURE_NAMES))), columns=FEATURE_NAMES)
+    return data.assign(target=3 * data["score_mean"] + 0.01 * rng.standard_normal(n),
+                       labelled=rng.choice([20, 50, 100, 200], n), video_id=[f"v{i}" for i in range(n)],
+                       subset=np.arange(n) // 6)
+
+
+def test_feature_names_label_the_pair_features(knowledge):
+    rows = monte_carlo(knowledge, n_subsets=2, subset_sizes=(20, 30), candidates_per_subset=2, random_state=0)
+    assert list(rows.columns[: len(FEATURE_NAMES)]) == FEATURE_NAMES
+    hist = rows[[f"score_histogram_{i}" for i in range(10)]].to_numpy()
+    np.testing.assert_allclose(hist.sum(axis=1), 1.0)  # the video part really is its score histogram
+    assert (rows["log_labelled_videos"] == np.log1p(rows["labelled"])).all()
+
+
+def test_importances_find_the_feature_the_target_depends_on():
+    data = synthetic_monte_carlo()
+    importances = feature_importances(data, LinearRegression(), n_repeats=3)
+    assert importances.loc[0, "feature"] == "score_mean" and importances.loc[0, "group"] == "video"
+    assert importances.loc[0, "importance_mean"] > 1 > importances.loc[1:, "importance_mean"].abs().max() * 100
+    predictions = cross_validated_predictions(data, LinearRegression())
+    assert len(predictions) == len(data)
+    np.testing.assert_allclose(predictions["predicted"], data["target"], atol=0.1)
+    assert within_subset_ranking(predictions) > 0.95
+
+
+def test_within_subset_ranking_hand_case():
+    predictions = pd.DataFrame({"subset": [0, 0, 0, 1, 1, 1], "target": [1, 2, 3, 1, 2, 3],
+                                "predicted": [10, 20, 30, 3, 2, 1]})
+    assert within_subset_ranking(predictions) == pytest.approx(0.0)  # +1 in one subset, -1 in the other
+    assert within_subset_ranking(predictions.assign(predicted=[5, 6, 7, 7, 8, 9])) == pytest.approx(1.0)
+
+
+def test_held_out_r2_is_split_by_subset():
+    """A target that is only the subset's own constant: seen subsets are remembered perfectly, but on
+    held-out subsets nothing can be predicted, and the R2 must say so."""
+    rng = np.random.default_rng(1)
+    data = synthetic_monte_carlo(600)
+    state = rng.standard_normal(data["subset"].max() + 1)
+    data[STATE_FEATURES] = np.repeat(rng.standard_normal((len(state), len(STATE_FEATURES))), 6, axis=0)
+    data["target"] = state[data["subset"]]
+    _, r2, _ = fit_regressor(data, "forest")
+    assert r2 < 0.1  # a split by row would score near 1 here
+
+def test_monte_carlo_summary_by_labelled_size():
+    data = pd.DataFrame({"labelled": [10, 10, 10, 90, 90, 90], "target": [0.1, -0.1, 0.3, 0.0, -0.2, 0.05]})
+    summary = monte_carlo_summary(data, bins=2)
+    assert summary["samples"].tolist() == [3, 3]
+    assert summary["mean_gain"].to_numpy() == pytest.approx([0.1, -0.05])
+    assert summary["share_positive"].to_numpy() == pytest.approx([2 / 3, 1 / 3])
+    compared = regressor_comparison(synthetic_monte_carlo(120), ["forest"])
+    assert compared["regressor"].tolist() == ["forest"] and compared.loc[0, "held_out_r2"] > 0.5
+    assert compared.loc[0, "within_subset_spearman"] > 0.5

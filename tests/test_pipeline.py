@@ -36,7 +36,7 @@ def test_pipeline_tiny(project):
     records = run_pipeline("tiny", root=project, overrides=overrides)
     assert [r["notebook"] for r in records] == [
         "01-dataset.ipynb", "01-dataset@activitynet.ipynb", "02-localizer.ipynb", "03-selection-ablation.ipynb",
-        "03-selection-ablation@activitynet.ipynb", "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb",
+        "03-selection-ablation@activitynet.ipynb", "03b-bootstrap-selectors.ipynb", "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb",
         "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb"]
     second = [r for r in records if "@activitynet" in r["notebook"]]
     assert all(bool(r.get("skipped")) != ANET.is_file() for r in second)  # skipped exactly when the data is absent
@@ -73,6 +73,16 @@ def test_pipeline_tiny(project):
     assert {"selector", "noise", "aulc_mean", "aulc_ci_low", "aulc_ci_high"} <= set(right.columns)
     assert set(right["noise"]) == {0.0, 0.2}
     for name in ("fig3_left", "fig3_center", "fig3_right", "annotation_cost"):
+        assert (project / "reports" / "figures" / f"{name}.png").stat().st_size > 10_000
+    # 03b: what the bootstraps learned, from the artefacts 03 made.
+    mc = pd.read_csv(tables / "lal_monte_carlo.csv")
+    assert mc["samples"].sum() == 16  # tiny: 4 subsets x 4 candidates
+    assert set(pd.read_csv(tables / "lal_regressors.csv")["regressor"]) == {"svr", "forest"}
+    importances = pd.read_csv(tables / "lal_feature_importances.csv")
+    assert len(importances) == 28 and set(importances["group"]) == {"model state", "video"}
+    transfer = pd.read_csv(tables / "mcle_prior_transfer.csv")
+    assert transfer["selection_ratio"].tolist() == [0.0, 0.1, 1.0] and transfer["attention_mAP"].between(0, 1).all()
+    for name in ("lal_monte_carlo", "lal_predicted_vs_actual", "lal_feature_importances"):
         assert (project / "reports" / "figures" / f"{name}.png").stat().st_size > 10_000
     # Cost-aware variants, against seconds of video annotated.
     cost = pd.read_csv(tables / "annotation_cost.csv")

@@ -234,6 +234,21 @@ def full_data_reference(dataset_dir, seeds, *, selection_videos=None, testing_vi
     return pd.DataFrame(rows)
 
 
+def attention_transfer(prior, selection: Dataset, testing: Dataset, ratios=(0.1, 1.0), seed: int = 0) -> pd.DataFrame:
+    """How well a Knowledge-Source prior's attention module (MCLE's warm start) finds actions of
+    the unseen Selection classes: its class-agnostic attention mAP on ``testing`` beside that of
+    attention modules trained on random fractions ``ratios`` of ``selection``."""
+    from .lal import attention_map
+
+    rows = [{"model": "Knowledge-Source prior", "selection_ratio": 0.0, "attention_mAP": attention_map(prior, testing)}]
+    for ratio in ratios:
+        ids = np.random.default_rng(seed).permutation(selection.video_ids)[: max(1, round(ratio * len(selection.video_ids)))]
+        model = StageWiseLocalizer(random_state=seed).fit_attention(selection.subset(ids))
+        rows.append({"model": f"{ratio:.0%} of Selection", "selection_ratio": ratio,
+                     "attention_mAP": attention_map(model, testing)})
+    return pd.DataFrame(rows)
+
+
 def bootstrap_report(cells: list[dict]) -> pd.DataFrame:
     """One row per learned selector of ``cells``: bootstrap seconds, artefact size and, for LAL, the
     regressor's held-out R2."""

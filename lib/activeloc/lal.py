@@ -28,9 +28,12 @@ import joblib
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from scipy.stats import spearmanr
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.base import clone
+from sklearn.inspection import permutation_importance
+from sklearn.model_selection import GridSearchCV, GroupKFold, GroupShuffleSplit, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
@@ -43,6 +46,11 @@ from .selectors import Selector
 
 N_PROJECTIONS = 8
 BINS = 10
+STATE_FEATURES = ["weight_norm", "bias", "platt_slope", "platt_intercept",
+                  *[f"weight_projection_{i}" for i in range(N_PROJECTIONS)],
+                  "log_labelled_videos", "positive_fraction", "pool_score_mean", "pool_score_std"]
+VIDEO_FEATURES = [*[f"score_histogram_{i}" for i in range(BINS)], "score_mean", "score_std"]
+FEATURE_NAMES = STATE_FEATURES + VIDEO_FEATURES  # the columns of pair_features
 
 
 def attention_map(localizer: StageWiseLocalizer, dataset) -> float:
@@ -79,13 +87,15 @@ def _one_subset(knowledge, labelled, candidates, evaluation, localizer_params, s
         model = StageWiseLocalizer(**localizer_params, random_state=seed).fit_attention(
             knowledge.subset(list(labelled) + [vid]))
         gains.append(attention_map(model, evaluation) - base_map)
-    return pd.DataFrame(features).assign(target=gains, labelled=len(labelled), video_id=list(candidates))
+    return pd.DataFrame(features, columns=FEATURE_NAMES).assign(target=gains, labelled=len(labelled),
+                                                              video_id=list(candidates), subset=seed)
 
 
 def monte_carlo(knowledge, *, n_subsets: int = 40, subset_sizes=(20, 200), candidates_per_subset: int = 8,
                 eval_fraction: float = 0.3, localizer_params: dict | None = None, grow_with=None,
                 random_state=0, n_jobs: int | None = None) -> pd.DataFrame:
-    """The Monte-Carlo training data: one row per (subset, candidate), features then ``target``.
+    """The Monte-Carlo training data: one row per (subset, candidate), features then ``target``,
+    ``labelled`` (the subset's size), ``video_id`` (the candidate) and ``subset`` (its number).
 
     The subsets run in parallel with joblib (``n_jobs``; None: the active ``joblib.parallel_config``,
     which may be a Dask cluster's). Each subset has its own seed, so the result does not depend on where it ran.
@@ -129,22 +139,87 @@ def _grown(knowledge, order, size, regressor, step, params, seed):
     return labelled + rest
 
 
+def _xy(data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return data[FEATURE_NAMES].to_numpy(), data["target"].to_numpy()
+
+
 def fit_regressor(data: pd.DataFrame, kind: str = "svr", random_state=0):
-    """Regressor (hyper-parameters by 3-fold cross-validation) and its R2 on a held-out fifth."""
-    x = data.drop(columns=["target", "labelled", "video_id"]).to_numpy()
-    y = data["target"].to_numpy()
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=random_state)
+    """Regressor (hyper-parameters by 3-fold cross-validation) and its R2 on a held-out fifth of the subsets.
+
+    Folds and the held-out part are split by subset: the candidates of one subset share its model
+    state, so a random split would let the regressor recognise the state instead of predicting the gain.
+    """
+    x, y = _xy(data)
+    groups = data["subset"].to_numpy()
+    train, test = next(GroupShuffleSplit(1, test_size=0.2, random_state=random_state).split(x, y, groups))
     if kind == "svr":
         model = GridSearchCV(make_pipeline(StandardScaler(), SVR()),
-                             {"svr__C": [0.1, 1.0, 10.0], "svr__epsilon": [0.001, 0.01]}, cv=3)
+                             {"svr__C": [0.1, 1.0, 10.0], "svr__epsilon": [0.001, 0.01]}, cv=GroupKFold(3))
     elif kind == "forest":
         model = GridSearchCV(RandomForestRegressor(n_estimators=200, random_state=random_state),
-                             {"min_samples_leaf": [1, 5, 20]}, cv=3)
+                             {"min_samples_leaf": [1, 5, 20]}, cv=GroupKFold(3))
     else:
         raise ValueError(f"unknown regressor {kind!r}: 'svr' or 'forest'")
-    model.fit(x_train, y_train)
-    r2 = float(model.score(x_test, y_test))
+    model.fit(x[train], y[train], groups=groups[train])
+    r2 = float(model.score(x[test], y[test]))
     return model.best_estimator_.fit(x, y), r2, model.best_params_
+
+
+# -- what the bootstrap learned (notebook 03b) ----------------------------------------------------
+
+def monte_carlo_summary(data: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
+    """The Monte-Carlo targets by labelled-set size (``bins`` equal-count bins): samples, mean
+    gain, its spread and the share of candidates that improved the attention module."""
+    size = pd.qcut(data["labelled"], q=bins, duplicates="drop")
+    grouped = data.groupby(size, observed=True)["target"]
+    return pd.DataFrame({"samples": grouped.size(), "mean_gain": grouped.mean(), "std_gain": grouped.std(),
+                         "share_positive": grouped.apply(lambda t: float((t > 0).mean()))}).reset_index(
+        names="labelled_videos").assign(labelled_videos=lambda d: d["labelled_videos"].astype(str))
+
+
+def regressor_comparison(data: pd.DataFrame, kinds=("svr", "forest"), random_state=0) -> pd.DataFrame:
+    """Per kind of regressor, on the same Monte-Carlo data: R2 on held-out subsets, the mean
+    Spearman correlation of predicted and true gains among each subset's candidates (what ranking
+    a pool needs, by 5-fold cross-validation over subsets) and the chosen hyper-parameters."""
+    rows = []
+    for kind in kinds:
+        model, r2, params = fit_regressor(data, kind, random_state)
+        ranking = within_subset_ranking(cross_validated_predictions(data, model))
+        rows.append({"regressor": kind, "held_out_r2": r2, "within_subset_spearman": ranking,
+                     "best_params": str(params)})
+    return pd.DataFrame(rows)
+
+
+def cross_validated_predictions(data: pd.DataFrame, model, folds: int = 5) -> pd.DataFrame:
+    """Each Monte-Carlo sample's target beside the prediction of ``model`` refitted without its
+    subset's fold (folds by subset, as in :func:`fit_regressor`)."""
+    x, y = _xy(data)
+    predicted = cross_val_predict(clone(model), x, y, groups=data["subset"].to_numpy(), cv=GroupKFold(folds))
+    return pd.DataFrame({"target": y, "predicted": predicted, "labelled": data["labelled"].to_numpy(),
+                         "subset": data["subset"].to_numpy()})
+
+
+def within_subset_ranking(predictions: pd.DataFrame) -> float:
+    """Mean over subsets of the Spearman correlation between predicted and true gains of its
+    candidates: how well the regressor orders videos for one model state, which is all a selection uses."""
+    per_subset = [spearmanr(part["predicted"], part["target"]).statistic
+                  for _, part in predictions.groupby("subset") if part["target"].nunique() > 1]
+    return float(np.nanmean(per_subset)) if per_subset else np.nan
+
+
+def feature_importances(data: pd.DataFrame, model, n_repeats: int = 10, random_state=0) -> pd.DataFrame:
+    """Permutation importance of each feature: the drop in R2 on held-out subsets (a fifth) when
+    that feature is shuffled, for ``model`` refitted on the other subsets. One row per feature,
+    with its ``group`` (model state or video), most important first."""
+    x, y = _xy(data)
+    train, test = next(GroupShuffleSplit(1, test_size=0.2, random_state=random_state)
+                       .split(x, y, data["subset"].to_numpy()))
+    fitted = clone(model).fit(x[train], y[train])
+    result = permutation_importance(fitted, x[test], y[test], n_repeats=n_repeats, random_state=random_state)
+    return pd.DataFrame({"feature": FEATURE_NAMES,
+                         "group": ["model state"] * len(STATE_FEATURES) + ["video"] * len(VIDEO_FEATURES),
+                         "importance_mean": result.importances_mean, "importance_std": result.importances_std,
+                         }).sort_values("importance_mean", ascending=False, ignore_index=True)
 
 
 class LALSelector(Selector):
@@ -176,6 +251,7 @@ class LALSelector(Selector):
         model, r2, params = fit_regressor(data, self.regressor, self.random_state)
         if self.variant == "iterative":
             grown = monte_carlo(knowledge_source, grow_with=model, random_state=self.random_state + 1, **settings)
+            grown["subset"] += self.n_subsets
             data = pd.concat([data, grown], ignore_index=True)
             model, r2, params = fit_regressor(data, self.regressor, self.random_state)
         self.model_, self.r2_, self.best_params_, self.training_data_ = model, r2, params, data

@@ -138,3 +138,41 @@ def plot_fig3_right(per_run: pd.DataFrame, testbed: str | None = None):
                   errorbar=("ci", 95), dodge=0.4, native_scale=True, ax=ax)
     return _finish(fig, ax, "oracle noise (%): returned instances have mean tIoU 1 - noise with the truth",
                    "AULC (% of full mAP vs labelled ratio)", _titled("Figure 3 (right): effect of a noisy oracle", testbed))
+
+
+def plot_monte_carlo(data: pd.DataFrame):
+    """LAL's Monte-Carlo targets: their distribution, and against the labelled-set size."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    sns.histplot(data, x="target", bins=40, ax=left)
+    left.axvline(0, color="grey", lw=1, ls="--")
+    left.set(xlabel="gain in attention mAP from one added video", title="Monte-Carlo targets")
+    sns.scatterplot(data, x="labelled", y="target", s=12, alpha=0.5, ax=right)
+    sns.regplot(data, x="labelled", y="target", x_bins=8, fit_reg=False, color="tab:red", ax=right)
+    right.axhline(0, color="grey", lw=1, ls="--")
+    right.set(xlabel="labelled Knowledge-Source videos", ylabel="gain in attention mAP",
+              title="Gain against labelled-set size (red: 8 bins, mean and 95 % CI)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_predicted_vs_actual(predictions: pd.DataFrame, r2: float):
+    """Cross-validated predictions of the LAL regressor against the Monte-Carlo targets."""
+    fig, ax = _axes((5.5, 5))
+    sns.scatterplot(predictions, x="target", y="predicted", hue="labelled", s=14, palette="viridis", ax=ax)
+    low, high = predictions[["target", "predicted"]].min().min(), predictions[["target", "predicted"]].max().max()
+    ax.plot([low, high], [low, high], color="grey", lw=1, ls="--")
+    return _finish(fig, ax, "Monte-Carlo target (gain in attention mAP)", "predicted (5-fold cross-validation)",
+                   f"LAL regressor (held-out R2 {r2:.2f})")
+
+
+def plot_feature_importances(importances: pd.DataFrame, top: int = 15):
+    """The ``top`` features by permutation importance, coloured by group, with their spread."""
+    fig, ax = _axes((7, 0.35 * top + 1.5))
+    shown = importances.head(top)
+    colours = dict(zip(sorted(importances["group"].unique()), sns.color_palette(n_colors=2)))
+    ax.barh(shown["feature"], shown["importance_mean"], xerr=shown["importance_std"],
+            color=[colours[g] for g in shown["group"]])
+    ax.invert_yaxis()
+    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c, label=g) for g, c in colours.items()], loc="lower right")
+    return _finish(fig, ax, "drop in held-out R2 when shuffled", "", "What the LAL regressor relies on")
