@@ -13,7 +13,7 @@ from activeloc.experiments import (bootstrapped_selector, cell_id, load_loop_dat
 from activeloc.features import write_hdf5_features
 from activeloc.io_utils import save_table
 from activeloc.simulator import make_activitynet_like
-from activeloc.statistics import aggregate, mean_ci, summarize_runs
+from activeloc.statistics import aggregate, interpolate_curves, mean_ci, summarize_runs
 
 pytestmark = pytest.mark.xdist_group("grid")
 
@@ -122,3 +122,14 @@ def test_summaries_and_confidence_intervals():
     assert (mean, low, high) == pytest.approx((2.5, 2.5 - half, 2.5 + half))
     agg = aggregate(runs.reset_index(), "selector", ["aulc", "ratio_to_80pct"])
     assert agg.loc[0, "runs"] == 2 and agg.loc[0, "aulc_ci_low"] < agg.loc[0, "aulc_mean"] < agg.loc[0, "aulc_ci_high"]
+
+
+def test_curves_are_interpolated_onto_one_grid_over_the_range_all_runs_cover():
+    curves = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 2, "selector": "x",
+                           "seconds_ratio": [0.1, 0.5, 1.0, 0.2, 1.0], "fraction_of_full": [0.2, 0.6, 1.0, 0.4, 0.8]})
+    grid = interpolate_curves(curves, "seconds_ratio", points=5)
+    assert sorted(set(grid["seconds_ratio"])) == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])  # from the latest start
+    a = grid[grid.run_id == "a"].set_index("seconds_ratio")["fraction_of_full"]
+    b = grid[grid.run_id == "b"].set_index("seconds_ratio")["fraction_of_full"]
+    assert a.to_numpy() == pytest.approx([0.3, 0.5, 0.68, 0.84, 1.0])
+    assert b.to_numpy() == pytest.approx([0.4, 0.5, 0.6, 0.7, 0.8])

@@ -97,12 +97,18 @@ def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame, x: str = "labell
     """% of full mAP against labelled ratio (or, with ``x="seconds_ratio"``, against the fraction of
     seconds of video annotated) per selector, mean and 95 % band over seeds; the paper's ratios
     needed for 80 % are marked on the per-video axis."""
+    from .statistics import interpolate_curves
+
     fig, ax = _axes()
     aulc_column, xlabel = LEARNING_CURVE_AXES[x]
     aulc = per_run.groupby("selector")[aulc_column].mean()
-    data = curves.assign(selector=curves["selector"].map(lambda s: f"{s} (AULC {aulc[s]:.3f})"),
-                         percent=100 * curves["fraction_of_full"])
+    if x != "labelled_ratio":  # runs reach different x at each step: average them on one grid
+        curves = interpolate_curves(curves, x)
+    data = curves.sort_values("selector").assign(
+        selector=lambda d: d["selector"].map(lambda s: f"{s} (AULC {aulc[s]:.3f})"),
+        percent=lambda d: 100 * d["fraction_of_full"])
     sns.lineplot(data, x=x, y="percent", hue="selector", errorbar=("ci", 95), ax=ax)
+    ax.legend(loc="lower right", fontsize=8)
     ax.axhline(80, color="grey", lw=1, ls="--")
     if x == "labelled_ratio":
         for name, ratio in PAPER_RATIO_TO_80.items():

@@ -56,3 +56,16 @@ def aggregate(per_run: pd.DataFrame, by, columns=("aulc",), level: float = 0.95)
         row["runs"] = len(grp)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def interpolate_curves(curves: pd.DataFrame, x: str, y: str = "fraction_of_full", points: int = 60) -> pd.DataFrame:
+    """Each run's curve linearly interpolated onto one grid of ``x`` (``points`` values over the range
+    all runs cover), so that runs whose steps fall at different ``x`` (seconds of video annotated
+    differ between runs) can be averaged point by point. Tidy: ``run_id, selector, x, y``."""
+    grid = np.linspace(curves.groupby("run_id")[x].min().max(), curves[x].max(), points)
+    frames = []
+    for (run_id, selector), run in curves.sort_values(x).groupby(["run_id", "selector"]):
+        inside = (grid >= run[x].min()) & (grid <= run[x].max())
+        frames.append(pd.DataFrame({"run_id": run_id, "selector": selector, x: grid[inside],
+                                    y: np.interp(grid[inside], run[x], run[y])}))
+    return pd.concat(frames, ignore_index=True)
