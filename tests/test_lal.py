@@ -6,7 +6,8 @@ from sklearn.linear_model import LinearRegression
 
 from activeloc.lal import (FEATURE_NAMES, LALSelector, _one_subset, attention_map, cross_validated_predictions,
                            STATE_FEATURES, feature_importances, fit_regressor, monte_carlo, monte_carlo_summary,
-                           pair_features, regressor_comparison, within_subset_ranking)
+                           pair_features, regressor_comparison, repeatability_summary, target_repeatability,
+                           within_subset_ranking)
 from activeloc.localizer import StageWiseLocalizer
 from test_loop import check_selector_contract, tiny_data
 
@@ -19,7 +20,7 @@ def knowledge():
 def test_monte_carlo_targets_are_map_differences_of_refits(knowledge):
     ids = knowledge.video_ids
     labelled, candidates, evaluation = ids[:40], ids[40:43], knowledge.subset(ids[-60:])
-    rows = _one_subset(knowledge, labelled, candidates, evaluation, {}, seed=7)
+    rows = _one_subset(knowledge, labelled, candidates, evaluation, {}, seed=7, subset=0)
     base = StageWiseLocalizer(random_state=7).fit_attention(knowledge.subset(labelled))
     added = StageWiseLocalizer(random_state=7).fit_attention(knowledge.subset(labelled + [candidates[1]]))
     by_hand = attention_map(added, evaluation) - attention_map(base, evaluation)
@@ -114,3 +115,26 @@ def test_monte_carlo_summary_by_labelled_size():
     compared = regressor_comparison(synthetic_monte_carlo(120), ["forest"])
     assert compared["regressor"].tolist() == ["forest"] and compared.loc[0, "held_out_r2"] > 0.5
     assert compared.loc[0, "within_subset_spearman"] > 0.5
+
+
+def test_repeatability_summary_hand_cases():
+    videos = pd.DataFrame({"subset": 0, "video_id": ["a", "b", "c", "d"], "labelled": 50})
+    own = pd.concat([videos.assign(seed=s, target=[0.01, 0.02, 0.03, 0.05]) for s in range(3)])
+    summary = repeatability_summary(own).iloc[0]
+    assert summary["icc"] == pytest.approx(1.0) and summary["within_std"] == pytest.approx(0.0)
+    assert summary["between_std"] == pytest.approx(np.std([-0.0175, -0.0075, 0.0025, 0.0225], ddof=1))
+    # Every candidate has the same mean gain: all the spread is the refit's.
+    noise = pd.concat([videos.assign(seed=s, target=np.roll([0.01, -0.01, 0.02, -0.02], s)) for s in range(4)])
+    summary = repeatability_summary(noise).iloc[0]
+    assert summary["between_std"] == pytest.approx(0.0) and summary["icc"] < 0
+
+
+def test_target_repeatability_refits_the_same_pairs_under_each_seed(knowledge):
+    targets = target_repeatability(knowledge, n_subsets=2, subset_sizes=(30, 40), candidates_per_subset=3,
+                                   seeds=(0, 5))
+    assert len(targets) == 12 and set(targets["seed"]) == {0, 5}
+    pairs = targets.groupby("seed")[["subset", "video_id", "labelled"]].apply(lambda d: list(map(tuple, d.values)))
+    assert pairs[0] == pairs[5]  # same subsets and candidates, only the refit seed differs
+    first = targets[(targets.subset == 0) & (targets.seed == 5)]
+    ids = list(knowledge.video_ids)
+    assert first["labelled"].iloc[0] in range(30, 41) and first["video_id"].isin(ids).all()

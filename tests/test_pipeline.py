@@ -80,6 +80,8 @@ def test_pipeline_tiny(project):
     assert set(pd.read_csv(tables / "lal_regressors.csv")["regressor"]) == {"svr", "forest"}
     importances = pd.read_csv(tables / "lal_feature_importances.csv")
     assert len(importances) == 28 and set(importances["group"]) == {"model state", "video"}
+    noise = pd.read_csv(tables / "lal_target_repeatability.csv")
+    assert noise.loc[0, "candidates"] == 6 and noise.loc[0, "seeds"] == 2 and noise.loc[0, "icc"] <= 1
     transfer = pd.read_csv(tables / "mcle_prior_transfer.csv")
     assert transfer["selection_ratio"].tolist() == [0.0, 0.1, 1.0] and transfer["attention_mAP"].between(0, 1).all()
     for name in ("lal_monte_carlo", "lal_predicted_vs_actual", "lal_feature_importances"):

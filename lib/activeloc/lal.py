@@ -77,8 +77,8 @@ def pair_features(localizer: StageWiseLocalizer, pool) -> np.ndarray:
     return np.hstack([np.tile(state, (len(videos), 1)), np.array(videos)])
 
 
-def _one_subset(knowledge, labelled, candidates, evaluation, localizer_params, seed):
-    """Features and mAP gains of ``candidates`` added one at a time to ``labelled``."""
+def _one_subset(knowledge, labelled, candidates, evaluation, localizer_params, seed, subset):
+    """Features and mAP gains of ``candidates`` added one at a time to ``labelled`` (every fit seeded ``seed``)."""
     base = StageWiseLocalizer(**localizer_params, random_state=seed).fit_attention(knowledge.subset(labelled))
     base_map = attention_map(base, evaluation)
     features = pair_features(base, knowledge.subset(candidates))
@@ -88,7 +88,24 @@ def _one_subset(knowledge, labelled, candidates, evaluation, localizer_params, s
             knowledge.subset(list(labelled) + [vid]))
         gains.append(attention_map(model, evaluation) - base_map)
     return pd.DataFrame(features, columns=FEATURE_NAMES).assign(target=gains, labelled=len(labelled),
-                                                              video_id=list(candidates), subset=seed)
+                                                              video_id=list(candidates), subset=subset)
+
+
+def _knowledge_and_subsets(knowledge, n_subsets, subset_sizes, candidates_per_subset, eval_fraction, params, rng):
+    """Knowledge-Source on its own, its held-out evaluation videos, its pool, and per subset a size
+    and a random order of the pool (the subset is its first ``size`` videos, the candidates the next)."""
+    # Its candidates (and their standardisation) are built once, here, from its videos alone, so that
+    # no other split leaks in and parallel workers receive them ready.
+    knowledge = Dataset(knowledge.ground_truth, knowledge.features, knowledge.video_ids, knowledge.splits)
+    template = StageWiseLocalizer(**params)
+    StageWiseLocalizer._standardisation(knowledge.candidates(template.candidates, template.encoder))
+    ids = np.array(knowledge.video_ids, dtype=object)
+    rng.shuffle(ids)
+    n_eval = max(1, int(eval_fraction * len(ids)))
+    evaluation, pool = knowledge.subset(list(ids[:n_eval])), list(ids[n_eval:])
+    lo, hi = subset_sizes[0], min(subset_sizes[1], len(pool) - candidates_per_subset)
+    draws = [(int(rng.integers(lo, hi + 1)), list(rng.permutation(pool))) for _ in range(n_subsets)]
+    return knowledge, evaluation, draws
 
 
 def monte_carlo(knowledge, *, n_subsets: int = 40, subset_sizes=(20, 200), candidates_per_subset: int = 8,
@@ -104,27 +121,54 @@ def monte_carlo(knowledge, *, n_subsets: int = 40, subset_sizes=(20, 200), candi
     batches of ``candidates_per_subset``, the pool videos it rates highest (the iterative variant).
     """
     params = localizer_params or {}
-    # Knowledge-Source on its own: its candidates (and their standardisation) built once, here, from
-    # its videos alone, so that no other split leaks in and parallel workers receive them ready.
-    knowledge = Dataset(knowledge.ground_truth, knowledge.features, knowledge.video_ids, knowledge.splits)
-    template = StageWiseLocalizer(**params)
-    StageWiseLocalizer._standardisation(knowledge.candidates(template.candidates, template.encoder))
-    rng = np.random.default_rng(random_state)
-    ids = np.array(knowledge.video_ids, dtype=object)
-    rng.shuffle(ids)
-    n_eval = max(1, int(eval_fraction * len(ids)))
-    evaluation, pool = knowledge.subset(list(ids[:n_eval])), list(ids[n_eval:])
-    lo, hi = subset_sizes[0], min(subset_sizes[1], len(pool) - candidates_per_subset)
+    knowledge, evaluation, draws = _knowledge_and_subsets(
+        knowledge, n_subsets, subset_sizes, candidates_per_subset, eval_fraction, params,
+        np.random.default_rng(random_state))
     jobs = []
-    for i in range(n_subsets):
-        size = int(rng.integers(lo, hi + 1))
-        order = list(rng.permutation(pool))
+    for i, (size, order) in enumerate(draws):
         if grow_with is not None:
             order = _grown(knowledge, order, size, grow_with, candidates_per_subset, params, i)
         jobs.append((order[:size], order[size:size + candidates_per_subset], i))
     frames = Parallel(n_jobs=n_jobs)(
-        delayed(_one_subset)(knowledge, labelled, cands, evaluation, params, seed) for labelled, cands, seed in jobs)
+        delayed(_one_subset)(knowledge, labelled, cands, evaluation, params, i, i) for labelled, cands, i in jobs)
     return pd.concat(frames, ignore_index=True)
+
+
+def target_repeatability(knowledge, *, n_subsets: int = 4, subset_sizes=(20, 200), candidates_per_subset: int = 6,
+                         seeds=(0, 1, 2), eval_fraction: float = 0.3, localizer_params: dict | None = None,
+                         random_state=0, n_jobs: int | None = None) -> pd.DataFrame:
+    """The same Monte-Carlo targets (same subsets, same candidates) under several refit seeds:
+    one row per (subset, candidate, seed) with its ``target``. If a target were the video's own,
+    it would not depend on the seed; see :func:`repeatability_summary`."""
+    params = localizer_params or {}
+    knowledge, evaluation, draws = _knowledge_and_subsets(
+        knowledge, n_subsets, subset_sizes, candidates_per_subset, eval_fraction, params,
+        np.random.default_rng(random_state))
+    jobs = [(i, size, order, seed) for i, (size, order) in enumerate(draws) for seed in seeds]
+    frames = Parallel(n_jobs=n_jobs)(
+        delayed(_one_subset)(knowledge, order[:size], order[size:size + candidates_per_subset], evaluation,
+                             params, seed, i) for i, size, order, seed in jobs)
+    return pd.concat([frame.assign(seed=job[3]) for frame, job in zip(frames, jobs)], ignore_index=True)[
+        ["subset", "labelled", "video_id", "seed", "target"]]
+
+
+def repeatability_summary(targets: pd.DataFrame) -> pd.DataFrame:
+    """One row: how much of a target's spread among a subset's candidates is the video's.
+
+    ``between_std``: spread of the candidates' seed-averaged gains around their subset's mean;
+    ``within_std``: spread of one candidate's gain across refit seeds; ``icc``: the one-way
+    intra-class correlation ICC(1) of gains within candidates (1: the gain is the video's; 0: it
+    is the refit's randomness), computed on gains centred per subset and seed.
+    """
+    centred = targets.assign(target=targets["target"]
+                             - targets.groupby(["subset", "seed"])["target"].transform("mean"))
+    per_candidate = centred.groupby(["subset", "video_id"])["target"]
+    k = targets["seed"].nunique()
+    means, variances = per_candidate.mean(), per_candidate.var(ddof=1)
+    between, within = k * means.var(ddof=1), variances.mean()
+    return pd.DataFrame([{"candidates": len(means), "seeds": k, "between_std": float(means.std(ddof=1)),
+                          "within_std": float(np.sqrt(within)),
+                          "icc": float((between - within) / (between + (k - 1) * within))}])
 
 
 def _grown(knowledge, order, size, regressor, step, params, seed):
@@ -192,9 +236,11 @@ def regressor_comparison(data: pd.DataFrame, kinds=("svr", "forest"), random_sta
 
 def cross_validated_predictions(data: pd.DataFrame, model, folds: int = 5) -> pd.DataFrame:
     """Each Monte-Carlo sample's target beside the prediction of ``model`` refitted without its
-    subset's fold (folds by subset, as in :func:`fit_regressor`)."""
+    subset's fold (folds by subset, as in :func:`fit_regressor`; fewer when there are fewer subsets)."""
     x, y = _xy(data)
-    predicted = cross_val_predict(clone(model), x, y, groups=data["subset"].to_numpy(), cv=GroupKFold(folds))
+    groups = data["subset"].to_numpy()
+    cv = GroupKFold(min(folds, len(np.unique(groups))))
+    predicted = cross_val_predict(clone(model), x, y, groups=groups, cv=cv)
     return pd.DataFrame({"target": y, "predicted": predicted, "labelled": data["labelled"].to_numpy(),
                          "subset": data["subset"].to_numpy()})
 
