@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy.stats import spearmanr
+from sklearn.base import clone
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.exceptions import NotFittedError
-from sklearn.base import clone
 from sklearn.inspection import permutation_importance
 from sklearn.model_selection import GridSearchCV, GroupKFold, GroupShuffleSplit, cross_val_predict
 from sklearn.pipeline import make_pipeline
@@ -272,7 +272,9 @@ class LALSelector(Selector):
     """Ranks pool videos by the predicted gain in attention mAP; batch mode takes the top B (the paper's rule).
 
     ``fit(knowledge_source)`` runs the Monte-Carlo procedure (see the module docstring) and fits the
-    regressor; ``save``/``load`` keep that bootstrap as a file.
+    regressor, keeping ``training_data_``, ``r2_`` (on held-out subsets) and ``best_params_``;
+    ``save``/``load`` keep that bootstrap as a file. ``n_jobs``: joblib processes for the subsets
+    (None: the active ``joblib.parallel_config``, e.g. a Dask cluster's).
     """
 
     name = "lal"
