@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from activeloc import AnnotationError, read_ground_truth, read_results, write_ground_truth, write_results
-from activeloc.annotations import parse_ground_truth
 from activeloc.cli import main
 
 GOOD = {

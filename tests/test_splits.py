@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from activeloc import make_activitynet_like, make_splits

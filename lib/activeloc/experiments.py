@@ -20,7 +20,7 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from .dataset import Dataset, load_dataset
-from .io_utils import atomic_path
+from .io_utils import atomic_path, dump_atomic
 from .localizer import StageWiseLocalizer
 from .loop import ActiveLearningLoop
 from .metrics import ACTIVITYNET_TIOU, evaluate_detections
@@ -39,6 +39,11 @@ def evaluate_localizer(localizer, test: Dataset, tiou_thresholds=ACTIVITYNET_TIO
     return {"average_mAP": result.average_mAP, "mAP@0.5": at.get(0.5, np.nan), "predict_seconds": seconds}
 
 
+def random_subset(video_ids, ratio: float, seed: int) -> list:
+    """A random ``ratio`` of ``video_ids`` (at least one), drawn by ``seed``."""
+    return list(np.random.default_rng(seed).permutation(video_ids)[: max(1, round(ratio * len(video_ids)))])
+
+
 def random_subset_curve(localizer, train: Dataset, test: Dataset, ratios, seeds) -> pd.DataFrame:
     """Fit a clone of ``localizer`` on random fractions of ``train``; one row per (ratio, seed).
 
@@ -48,7 +53,7 @@ def random_subset_curve(localizer, train: Dataset, test: Dataset, ratios, seeds)
     rows = []
     grid = [(r, s) for r in ratios for s in seeds]
     for ratio, seed in tqdm(grid, desc="learning curve", unit="fit"):
-        ids = np.random.default_rng(seed).permutation(train.video_ids)[: max(1, round(ratio * len(train.video_ids)))]
+        ids = random_subset(train.video_ids, ratio, seed)
         model = clone(localizer).set_params(random_state=seed)
         start = time.perf_counter()
         model.fit(train.subset(ids))
@@ -108,8 +113,7 @@ def bootstrapped_selector(cell: dict, knowledge_source: Dataset, *, n_jobs: int 
                 with _parallel(n_jobs, scheduler):
                     selector.fit(knowledge_source)
                 selector.bootstrap_seconds_ = time.perf_counter() - start
-                with atomic_path(artefact) as tmp:
-                    joblib.dump(selector, tmp)
+                dump_atomic(selector, artefact)
         _SELECTORS[key] = selector
     return PerSecondSelector(_SELECTORS[key]) if per_second else _SELECTORS[key]
 
@@ -242,7 +246,7 @@ def attention_transfer(prior, selection: Dataset, testing: Dataset, ratios=(0.1,
 
     rows = [{"model": "Knowledge-Source prior", "selection_ratio": 0.0, "attention_mAP": attention_map(prior, testing)}]
     for ratio in ratios:
-        ids = np.random.default_rng(seed).permutation(selection.video_ids)[: max(1, round(ratio * len(selection.video_ids)))]
+        ids = random_subset(selection.video_ids, ratio, seed)
         model = StageWiseLocalizer(random_state=seed).fit_attention(selection.subset(ids))
         rows.append({"model": f"{ratio:.0%} of Selection", "selection_ratio": ratio,
                      "attention_mAP": attention_map(model, testing)})
@@ -253,11 +257,11 @@ def bootstrap_report(cells: list[dict]) -> pd.DataFrame:
     """One row per learned selector of ``cells``: bootstrap seconds, artefact size and, for LAL, the
     regressor's held-out R2."""
     rows = []
-    for cell in {split_selector_name(c["selector"])[0]: c for c in cells}.values():
+    for name, cell in {split_selector_name(c["selector"])[0]: c for c in cells}.items():
         path = selector_artefact(cell)
         if path.exists():
             selector = joblib.load(path)
-            rows.append({"selector": split_selector_name(cell["selector"])[0],
+            rows.append({"selector": name,
                          "bootstrap_seconds": getattr(selector, "bootstrap_seconds_", np.nan),
                          "artefact_bytes": path.stat().st_size, "regressor_r2": getattr(selector, "r2_", np.nan)})
     return pd.DataFrame(rows, columns=["selector", "bootstrap_seconds", "artefact_bytes", "regressor_r2"])

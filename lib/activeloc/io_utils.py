@@ -8,6 +8,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import joblib
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike):
@@ -31,6 +33,13 @@ def write_json_atomic(obj, path: str | os.PathLike, **dump_kwargs) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, **dump_kwargs)
+
+
+def dump_atomic(obj, path: str | os.PathLike) -> int:
+    """Pickle ``obj`` with joblib, atomically; returns the file's size in bytes."""
+    with atomic_path(path) as tmp:
+        joblib.dump(obj, tmp)
+    return Path(path).stat().st_size
 
 
 def write_text_atomic(text: str, path: str | os.PathLike) -> None:

@@ -21,8 +21,6 @@ the 10-bin histogram of its candidates' attention scores (the paper's X), their 
 from __future__ import annotations
 
 import os
-import time
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -39,10 +37,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
 from .dataset import Dataset
-from .io_utils import atomic_path
+from .io_utils import dump_atomic
 from .localizer import StageWiseLocalizer
 from .metrics import evaluate_detections
-from .selectors import Selector
+from .selectors import Selector, video_histograms
 
 N_PROJECTIONS = 8
 BINS = 10
@@ -61,20 +59,16 @@ def attention_map(localizer: StageWiseLocalizer, dataset) -> float:
 
 def pair_features(localizer: StageWiseLocalizer, pool) -> np.ndarray:
     """One row per pool video: the model-state features, then the video's features."""
+    state = localizer.state()
     scores = localizer.attention_scores(pool)
     everything = np.concatenate(list(scores.values())) if scores else np.zeros(1)
-    coef = localizer.coef_.astype(float)
+    coef = state["coef"].astype(float)
     projections = np.random.default_rng(0).standard_normal((N_PROJECTIONS, len(coef))) / np.sqrt(len(coef))
-    state = np.concatenate([
-        [np.linalg.norm(coef), localizer.intercept_, *localizer.platt_, *(projections @ coef),
-         np.log1p(localizer.n_training_videos_), localizer.positive_fraction_, everything.mean(), everything.std()],
-    ])
-    videos = []
-    for vid in pool.video_ids:
-        s = scores[vid]
-        hist = np.histogram(np.clip(s, 0, 1), bins=BINS, range=(0, 1))[0] / len(s)
-        videos.append(np.concatenate([hist, [s.mean(), s.std()]]))
-    return np.hstack([np.tile(state, (len(videos), 1)), np.array(videos)])
+    state_row = [np.linalg.norm(coef), state["intercept"], *state["platt"], *(projections @ coef),
+                 np.log1p(state["n_training_videos"]), state["positive_fraction"], everything.mean(), everything.std()]
+    spread = np.array([[scores[v].mean(), scores[v].std()] for v in pool.video_ids]).reshape(-1, 2)
+    videos = np.hstack([video_histograms(scores, pool.video_ids, BINS), spread])
+    return np.hstack([np.tile(state_row, (len(videos), 1)), videos])
 
 
 def _one_subset(knowledge, labelled, candidates, evaluation, localizer_params, seed, subset):
@@ -292,7 +286,6 @@ class LALSelector(Selector):
     def fit(self, knowledge_source) -> LALSelector:
         if self.variant not in ("independent", "iterative"):
             raise ValueError(f"variant must be 'independent' or 'iterative', got {self.variant!r}")
-        start = time.perf_counter()
         settings = dict(n_subsets=self.n_subsets, subset_sizes=self.subset_sizes,
                         candidates_per_subset=self.candidates_per_subset, n_jobs=self.n_jobs)
         data = monte_carlo(knowledge_source, random_state=self.random_state, **settings)
@@ -303,7 +296,6 @@ class LALSelector(Selector):
             data = pd.concat([data, grown], ignore_index=True)
             model, r2, params = fit_regressor(data, self.regressor, self.random_state)
         self.model_, self.r2_, self.best_params_, self.training_data_ = model, r2, params, data
-        self.bootstrap_seconds_ = time.perf_counter() - start
         return self
 
     def utilities(self, localizer, labelled, pool) -> np.ndarray:
@@ -313,9 +305,7 @@ class LALSelector(Selector):
 
     def save(self, path: str | os.PathLike) -> int:
         """Write the bootstrap atomically; returns its size in bytes."""
-        with atomic_path(path) as tmp:
-            joblib.dump(self, tmp)
-        return Path(path).stat().st_size
+        return dump_atomic(self, path)
 
     @staticmethod
     def load(path: str | os.PathLike) -> LALSelector:

@@ -284,13 +284,22 @@ class StageWiseLocalizer(BaseEstimator):
         bounds = np.searchsorted(owner, np.arange(len(dataset.video_ids) + 1))
         return {vid: post[bounds[i]:bounds[i + 1]] for i, vid in enumerate(dataset.video_ids)}
 
+    @staticmethod
+    def _video_probabilities(n_videos: int, owner: np.ndarray, attention: np.ndarray, post: np.ndarray) -> np.ndarray:
+        """Video-level class distribution: the attention-weighted mean of its top-k posteriors."""
+        weights = np.zeros((n_videos, post.shape[1]))
+        np.add.at(weights, owner, post * attention[:, None])
+        return weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+
+    def video_class_probabilities(self, dataset: Dataset) -> np.ndarray:
+        """``(videos, n_classes)``: each video's class distribution (columns: ``classes_``), as detections use it."""
+        _, _, owner, attention, post = self._top(dataset)
+        return self._video_probabilities(len(dataset.video_ids), owner, attention, post)
+
     def predict(self, dataset: Dataset) -> pd.DataFrame:
         """Detections ``video_id, t_start, t_end, label, score`` for the dataset's videos."""
         cs, rows, owner, attention, post = self._top(dataset)
-        # Video-level class distribution: attention-weighted mean of the top-k posteriors.
-        weights = np.zeros((len(dataset.video_ids), len(self.classes_)))
-        np.add.at(weights, owner, post * attention[:, None])
-        video_prob = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+        video_prob = self._video_probabilities(len(dataset.video_ids), owner, attention, post)
         m = min(self.classes_per_video, len(self.classes_))
         chosen = np.argsort(-video_prob, axis=1, kind="stable")[:, :m]  # (videos, m)
         det_row = np.repeat(np.arange(len(rows)), m)

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .annotations import GroundTruth
 from .dataset import Dataset
-from .io_utils import atomic_path
+from .io_utils import dump_atomic
 from .metrics import ACTIVITYNET_TIOU, evaluate_detections
 
 TIMING_COLUMNS = ["fit_seconds", "select_seconds", "evaluate_seconds"]
@@ -88,8 +88,7 @@ class ActiveLearningLoop:
 
     def _save(self, state: _State) -> None:
         if self.checkpoint is not None:
-            with atomic_path(self.checkpoint) as tmp:
-                joblib.dump(state, tmp)
+            dump_atomic(state, self.checkpoint)
 
     def _spent(self, labelled: int, seconds: float) -> bool:
         return ((self.budget_videos is not None and labelled >= self.budget_videos)

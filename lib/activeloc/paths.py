@@ -25,15 +25,21 @@ def shared_data_dir(root: Path | None = None) -> Path | None:
 
     ``ACTIVELOC_SHARED_DATA`` points elsewhere.
     """
-    folder = Path(os.environ.get("ACTIVELOC_SHARED_DATA") or (root or project_root()).parent / "shared" / "data")
+    folder = _shared_data_path(root)
     return folder if folder.is_dir() else None
+
+
+def _shared_data_path(root: Path | None) -> Path:
+    return Path(os.environ.get("ACTIVELOC_SHARED_DATA") or (root or project_root()).parent / "shared" / "data")
+
+
+ACTIVITYNET_FILE = Path("activitynet-1.3") / "activity_net.v1-3.annotations.json"  # inside the shared data
 
 
 def activitynet_annotations(root: Path | None = None) -> Path | None:
     """The real ActivityNet 1.3 annotation file, or None when the shared data is absent."""
-    shared = shared_data_dir(root)
-    path = None if shared is None else shared / "activitynet-1.3" / "activity_net.v1-3.annotations.json"
-    return path if path is not None and path.is_file() else None
+    path = _shared_data_path(root) / ACTIVITYNET_FILE
+    return path if path.is_file() else None
 
 
 # The data active learning is studied on: the embedded simulated set (the default), and real
@@ -60,6 +66,5 @@ def testbed_dirs(testbed: str = "simulated", root: Path | None = None) -> dict[s
 def missing_testbed_data(testbed: str, root: Path | None = None) -> str | None:
     """Why ``testbed`` cannot be built here (a message naming what is missing), or None if it can."""
     if testbed == "activitynet" and activitynet_annotations(root) is None:
-        where = os.environ.get("ACTIVELOC_SHARED_DATA") or (root or project_root()).parent / "shared" / "data"
-        return f"the real ActivityNet 1.3 annotations are absent ({where}/activitynet-1.3/activity_net.v1-3.annotations.json)"
+        return f"the real ActivityNet 1.3 annotations are absent ({_shared_data_path(root) / ACTIVITYNET_FILE})"
     return None

@@ -7,8 +7,9 @@ Every selector answers one call::
 ``localizer`` is the model trained on ``labelled`` (a :class:`~activeloc.dataset.Dataset`),
 ``pool`` the unlabelled videos. The result holds exactly ``min(batch_size, len(pool))`` pool
 videos, best first, each with the utility it was chosen by. Batch mode as the paper defines it:
-a selector either ranks once and takes the top ``batch_size`` (``greedy = False``) or picks one
-video at a time, updating its own state, until the batch is full (``greedy = True``).
+a selector either ranks once and takes the top ``batch_size`` (it implements ``utilities``) or
+picks one video at a time, updating its own state, until the batch is full (it overrides ``select``,
+as MCLE does).
 Ties in utility are broken at random by ``random_state``, so that the choice is deterministic
 for a seed and unbiased by the pool's order.
 
@@ -86,19 +87,31 @@ class UncertaintySelector(Selector):
         self.bins = bins
 
     def utilities(self, localizer, labelled, pool) -> np.ndarray:
-        scores = localizer.attention_scores(pool)
-        per_video = [scores[v] for v in pool.video_ids]
-        owner = np.repeat(np.arange(len(per_video)), [len(x) for x in per_video])
-        return histogram_entropies(np.concatenate(per_video), owner, len(per_video), self.bins)
+        return _entropies(video_histograms(localizer.attention_scores(pool), pool.video_ids, self.bins))
+
+
+def score_histograms(scores: np.ndarray, owner: np.ndarray, n_videos: int, bins: int = 10) -> np.ndarray:
+    """``(n_videos, bins)``: each video's histogram of ``scores`` over ``bins`` equal bins of [0, 1],
+    normalised to sum to 1 (``owner`` gives each score's video), all videos at once."""
+    bin_of = np.minimum((np.clip(scores, 0, 1) * bins).astype(np.int64), bins - 1)
+    counts = np.bincount(owner * bins + bin_of, minlength=n_videos * bins).reshape(n_videos, bins).astype(float)
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
+def video_histograms(scores_by_video: dict, video_ids, bins: int = 10) -> np.ndarray:
+    """:func:`score_histograms` of per-video score arrays, rows in ``video_ids`` order."""
+    per_video = [scores_by_video[v] for v in video_ids]
+    owner = np.repeat(np.arange(len(per_video)), [len(x) for x in per_video])
+    return score_histograms(np.concatenate(per_video) if per_video else np.zeros(0), owner, len(per_video), bins)
+
+
+def _entropies(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(np.where(p > 0, p, 1))).sum(axis=1)
 
 
 def histogram_entropies(scores: np.ndarray, owner: np.ndarray, n_videos: int, bins: int = 10) -> np.ndarray:
-    """Entropy (nats) of each video's histogram of ``scores`` over ``bins`` equal bins of [0, 1]
-    (``owner`` gives each score's video), all videos at once."""
-    bin_of = np.minimum((np.clip(scores, 0, 1) * bins).astype(np.int64), bins - 1)
-    counts = np.bincount(owner * bins + bin_of, minlength=n_videos * bins).reshape(n_videos, bins).astype(float)
-    p = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    return -(p * np.log(np.where(p > 0, p, 1))).sum(axis=1)
+    """Entropy (nats) of each video's :func:`score_histograms` row."""
+    return _entropies(score_histograms(scores, owner, n_videos, bins))
 
 
 def histogram_entropy(scores: np.ndarray, bins: int = 10) -> float:
@@ -153,25 +166,19 @@ class MCLESelector(Selector):
         current = localizer.attention_scores(pool)
         prior = self.prior_.attention_scores(pool)
         conflict = per_cost([np.abs(prior[v] - current[v]).mean() for v in ids], cost)
-        top = localizer.attend(pool)
-        classes = list(localizer.classes_)
-        weighted = top[classes].to_numpy() * top["attention"].to_numpy()[:, None]
-        predicted = pd.DataFrame(weighted).groupby(top["video_id"].to_numpy()).sum().idxmax(axis=1)
-        predicted = predicted.reindex(ids).to_numpy()
-        counts = pd.Series(0.0, index=range(len(classes)))
+        predicted = localizer.video_class_probabilities(pool).argmax(axis=1)
         seen = labelled.instances.drop_duplicates(["video_id", "label"])["label"].value_counts()
-        counts += seen.reindex(classes).fillna(0).to_numpy()
+        counts = seen.reindex(localizer.classes_).fillna(0).to_numpy(dtype=float)
         tie_break = np.random.default_rng(random_state).random(len(ids))
         available = np.ones(len(ids), dtype=bool)
         picks, utilities = [], []
         for _ in range(n):
-            utility = conflict / (1 + counts.to_numpy()[predicted]) ** self.balance
-            order = np.lexsort((tie_break, -np.where(available, utility, -np.inf)))
-            best = order[0]
+            utility = conflict / (1 + counts[predicted]) ** self.balance
+            best = np.lexsort((tie_break, -np.where(available, utility, -np.inf)))[0]
             picks.append(best)
             utilities.append(utility[best])
             available[best] = False
-            counts.iloc[predicted[best]] += 1
+            counts[predicted[best]] += 1
         return pd.DataFrame({"video_id": np.asarray(ids, dtype=object)[picks], "utility": utilities,
                              "rank": np.arange(n)})
 
