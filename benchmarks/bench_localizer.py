@@ -11,7 +11,6 @@ import multiprocessing as mp
 import resource
 import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -25,72 +24,72 @@ REPEATS = 3
 
 
 def simulate(folder: Path) -> None:
-    from activeloc import make_activitynet_like, make_splits
-    from activeloc.annotations import write_ground_truth
-    from activeloc.features import write_hdf5_features
-    from activeloc.io_utils import save_table
+    from activeloc import make_activitynet_like, make_splits, save_dataset
 
     gt, feats = make_activitynet_like(N_VIDEOS, feature_dim=FEATURE_DIM, random_state=0)
     splits = make_splits(gt, random_state=0)
-    splits = splits[splits["split"] != "knowledge_source"]
-    write_ground_truth(gt, folder / "ground_truth.json")
-    save_table(splits.reset_index(), folder / "splits.csv", markdown=False)
-    write_hdf5_features(feats, folder / "features.h5", video_ids=list(splits.index))
+    save_dataset(folder, gt, feats, splits[splits["split"] != "knowledge_source"],
+                 {"n_videos": N_VIDEOS, "feature_dim": FEATURE_DIM, "random_state": 0})
 
 
-def timed(fn, repeats=REPEATS):
+def repeated(fn, repeats=REPEATS):
+    """Median and all wall-clock seconds of ``repeats`` calls."""
+    from activeloc.core.timing import timed
+
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
+        with timed() as elapsed:
+            fn()
+        times.append(elapsed.seconds)
     return statistics.median(times), times
 
 
 def ensure_data() -> None:
     """Simulate the paper-scale data once (in a child process) and keep it in ``WORK``."""
     WORK.mkdir(parents=True, exist_ok=True)
-    if not (WORK / "features.h5").exists():
-        start = time.perf_counter()
-        child = mp.get_context("spawn").Process(target=simulate, args=(WORK,))
-        child.start()
-        child.join()
+    if not (WORK / "parameters.json").exists():
+        from activeloc.core.timing import timed
+
+        with timed() as elapsed:
+            child = mp.get_context("spawn").Process(target=simulate, args=(WORK,))
+            child.start()
+            child.join()
         if child.exitcode:
             raise RuntimeError(f"simulating the benchmark data failed (exit code {child.exitcode})")
-        print(f"simulated and wrote the data in {time.perf_counter() - start:.0f} s (cached in {WORK})")
+        print(f"simulated and wrote the data in {elapsed.seconds:.0f} s (cached in {WORK})")
 
 
 def main() -> int:
     warnings.simplefilter("ignore")
     ensure_data()
 
-    from activeloc.dataset import load_dataset
-    from activeloc.localizer import StageWiseLocalizer
+    from activeloc import StageWiseLocalizer, load_dataset
+    from activeloc.core.timing import timed
+    from activeloc.localization import candidate_matrix
 
     data = load_dataset(WORK)
     selection, testing = data.split("selection"), data.split("testing")
     loc = StageWiseLocalizer(random_state=0)
-    start = time.perf_counter()
-    cs = data.candidates(loc.candidates, loc.encoder)
-    build = time.perf_counter() - start
+    with timed() as build:
+        cm = candidate_matrix(data, loc.proposals, loc.encoder)
     print(f"Selection {len(selection.video_ids)} videos, Testing {len(testing.video_ids)}, "
-          f"{len(cs.features) / len(cs):.0f} candidates per video, {cs.features.shape[1]}-d, "
-          f"candidate matrix {cs.features.nbytes / 2**30:.2f} GiB built once in {build:.1f} s")
+          f"{len(cm.features) / len(cm):.0f} candidates per video, {cm.features.shape[1]}-d, "
+          f"candidate matrix {cm.features.nbytes / 2**30:.2f} GiB built once in {build.seconds:.1f} s")
 
-    full, full_all = timed(lambda: StageWiseLocalizer(random_state=0).fit(selection))
+    full, full_all = repeated(lambda: StageWiseLocalizer(random_state=0).fit(selection))
     ids = selection.video_ids
     base = selection.subset(ids[:-64])
     warm = StageWiseLocalizer(warm_start=True, random_state=0)
 
     def refit():
         warm.fit(base)  # the state before the batch (not timed below)
-        start = time.perf_counter()
-        warm.fit(selection)
-        return time.perf_counter() - start
+        with timed() as elapsed:
+            warm.fit(selection)
+        return elapsed.seconds
 
     refits = [refit() for _ in range(REPEATS)]
     model = StageWiseLocalizer(random_state=0).fit(selection)
-    predict, predict_all = timed(lambda: model.predict(testing))
+    predict, predict_all = repeated(lambda: model.predict(testing))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
     print(f"full fit:                 median {full:6.2f} s  {np.round(full_all, 2).tolist()}  (target < 30 s)")
     print(f"refit after +64 (warm):   median {statistics.median(refits):6.2f} s  {np.round(refits, 2).tolist()}  "

@@ -8,7 +8,6 @@ Testing videos, 500-d features). Target on 2 cores: a step under 3 s at full sca
 
 import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -23,34 +22,32 @@ REPEATS = 3
 def main() -> int:
     warnings.simplefilter("ignore")
     ensure_data()
-    from activeloc.dataset import load_dataset
-    from activeloc.localizer import StageWiseLocalizer
-    from activeloc.metrics import evaluate_detections
-    from activeloc.selectors import UncertaintySelector
+    from activeloc import StageWiseLocalizer, load_dataset, make_selector
+    from activeloc.core.timing import timed
+    from activeloc.evaluation import evaluate_localizer
+    from activeloc.localization import candidate_matrix
 
     data = load_dataset(WORK)
     selection, testing = data.split("selection"), data.split("testing")
     loc = StageWiseLocalizer(warm_start=True, random_state=0)
-    data.candidates(loc.candidates, loc.encoder)
+    candidate_matrix(data, loc.proposals, loc.encoder)
     ids = list(np.random.default_rng(0).permutation(selection.video_ids))
-    selector = UncertaintySelector()
+    selector = make_selector("uncertainty")
     print(f"Selection {len(ids)} videos, Testing {len(testing.video_ids)}, batch 64, uncertainty selector")
     for ratio in (0.1, 0.4, 0.7):
         n = int(ratio * len(ids))
         loc.fit(selection.subset(ids[: n - 64]))  # the state before the step's new batch
         parts = {"fit": [], "select": [], "evaluate": []}
         for _ in range(REPEATS):
-            labelled, pool = selection.subset(ids[:n]), selection.subset(ids[n:])
-            t0 = time.perf_counter()
-            loc.fit(labelled)
-            t1 = time.perf_counter()
-            selector.select(loc, labelled, pool, 64, random_state=0)
-            t2 = time.perf_counter()
-            evaluate_detections(testing.instances, loc.predict(testing))
-            t3 = time.perf_counter()
-            parts["fit"].append(t1 - t0)
-            parts["select"].append(t2 - t1)
-            parts["evaluate"].append(t3 - t2)
+            labelled, pool = selection.subset(ids[:n]), selection.subset(ids[n:]).without_labels()
+            with timed() as fit:
+                loc.fit(labelled)
+            with timed() as select:
+                selector.select(loc, labelled, pool, 64, random_state=0)
+            with timed() as evaluate:
+                evaluate_localizer(loc, testing)
+            for part, elapsed in (("fit", fit), ("select", select), ("evaluate", evaluate)):
+                parts[part].append(elapsed.seconds)
         total = statistics.median(np.sum([parts[k] for k in parts], axis=0))
         detail = ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in parts.items())
         print(f"labelled {ratio:4.0%} ({n:5d} videos): step median {total:5.2f} s ({detail})  (target < 3 s)")

@@ -6,13 +6,13 @@ simulated set of the same size. Target: at least 100,000 predictions per second.
 
 import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
 from activeloc import evaluate_detections, make_activitynet_like, read_ground_truth
-from activeloc.simulator import simulate_detections
-from activeloc.paths import activitynet_annotations
+from activeloc.core.paths import activitynet_annotations
+from activeloc.core.timing import timed
+from activeloc.data.simulator import simulate_detections
 
 ROOT = Path(__file__).resolve().parents[1]
 N_PREDICTIONS = 100_000
@@ -32,9 +32,9 @@ def main() -> int:
     pred = simulate_detections(gt.instances, N_PREDICTIONS, random_state=0)
     times = []
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        result = evaluate_detections(gt.instances, pred)
-        times.append(time.perf_counter() - start)
+        with timed() as elapsed:
+            result = evaluate_detections(gt.instances, pred)
+        times.append(elapsed.seconds)
     median = statistics.median(times)
     print(f"ground truth: {source}: {len(gt.instances)} instances, {gt.instances['label'].nunique()} classes")
     print(f"predictions: {len(pred)}; tIoU 0.5:0.95 (10 thresholds); average mAP {result.average_mAP:.4f}")

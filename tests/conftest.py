@@ -1,15 +1,40 @@
+"""Shared fixtures and helpers of the test suite.
+
+Markers: ``realdata`` (reads ../shared/data; added automatically to every test that uses the real
+annotations' fixtures), ``slow`` (subprocesses, clusters, bigger fits), ``notebook`` (papermill),
+``browser`` (a real browser). ``make test-fast`` runs what is none of slow, notebook and browser.
+"""
+
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from activeloc.core.paths import ACTIVITYNET_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-ANET = SHARED / "activitynet-1.3" / "activity_net.v1-3.annotations.json"
+ANET = SHARED / ACTIVITYNET_FILE
+REAL_DATA_FIXTURES = {"anet_path", "anet", "anet_raw", "shared_data"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.realdata)
 
 
 @pytest.fixture(scope="session")
-def anet_path():
+def shared_data():
+    """The shared real-data folder (the test is skipped, saying why, when it is absent)."""
+    if not SHARED.is_dir():
+        pytest.skip(f"real annotations absent ({SHARED}); real-data tests skipped")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def anet_path(shared_data):
     if not ANET.is_file():
         pytest.skip(f"real ActivityNet annotations absent ({ANET}); real-data tests skipped")
     return ANET
@@ -20,7 +45,7 @@ def anet(anet_path):
     from activeloc import read_ground_truth
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # its repairs are the subject of their own tests
         return read_ground_truth(anet_path)
 
 
@@ -31,3 +56,120 @@ def anet_raw(anet_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return read_ground_truth(anet_path, repair=False)
+
+
+def simulated_dataset(seed=0, n=900, classes=12, feature_dim=16, **simulator):
+    """A small simulated dataset with the paper's splits."""
+    from activeloc import Dataset, make_activitynet_like, make_splits
+
+    gt, feats = make_activitynet_like(n, classes, feature_dim=feature_dim, random_state=seed, **simulator)
+    return Dataset(gt, feats, splits=make_splits(gt, random_state=0))
+
+
+def write_dataset_folder(folder, seed=0, n=500, classes=12, feature_dim=12):
+    """A dataset folder as 01-dataset writes it; returns the folder."""
+    from activeloc import make_activitynet_like, make_splits, save_dataset
+
+    gt, feats = make_activitynet_like(n, classes, feature_dim=feature_dim, random_state=seed)
+    return save_dataset(folder, gt, feats, make_splits(gt, random_state=0),
+                        {"n_videos": n, "n_classes": classes, "feature_dim": feature_dim, "random_state": seed})
+
+
+def run_loop(data, checkpoint=None, selector=None, **kwargs):
+    """A full uncertainty run on ``data`` (batch 64, noisy oracle, seed 5)."""
+    from activeloc import ActiveLearningLoop, SimulatedOracle, StageWiseLocalizer, make_selector
+
+    loop = ActiveLearningLoop(StageWiseLocalizer(), selector or make_selector("uncertainty"),
+                              SimulatedOracle(data.ground_truth, noise=0.1), batch_size=64,
+                              checkpoint=checkpoint, random_state=5, run_id="t", **kwargs)
+    return loop.run(data.split("selection"), data.split("testing"), progress=False)
+
+
+@pytest.fixture(scope="session")
+def data():
+    return simulated_dataset()
+
+
+@pytest.fixture(scope="session")
+def fitted(data):
+    """A localizer fitted on 100 Selection videos, that labelled set, and the rest as a label-blind pool."""
+    from activeloc import StageWiseLocalizer
+
+    sel = data.split("selection")
+    labelled = sel.subset(sel.video_ids[:100])
+    return StageWiseLocalizer(random_state=0).fit(labelled), labelled, sel.subset(sel.video_ids[100:]).without_labels()
+
+
+# -- a slow, literal re-statement of the official ActivityNet detection evaluation ----------------
+# One prediction at a time, one threshold at a time, exactly the steps the official
+# eval_detection.py takes (Python 3, no blocked-video list): the oracle that the vectorised
+# evaluate_detections must agree with.
+
+def _segment_iou(target, candidates):
+    tt1 = np.maximum(target[0], candidates[:, 0])
+    tt2 = np.minimum(target[1], candidates[:, 1])
+    inter = (tt2 - tt1).clip(0)
+    union = (candidates[:, 1] - candidates[:, 0]) + (target[1] - target[0]) - inter
+    return inter.astype(float) / union
+
+
+def _interpolated_ap(prec, rec):
+    mprec = np.hstack([[0], prec, [0]])
+    mrec = np.hstack([[0], rec, [1]])
+    for i in range(len(mprec) - 1)[::-1]:
+        mprec[i] = max(mprec[i], mprec[i + 1])
+    idx = np.where(mrec[1::] != mrec[0:-1])[0] + 1
+    return np.sum((mrec[idx] - mrec[idx - 1]) * mprec[idx])
+
+
+def _class_ap(gt, pred, thresholds):
+    """gt: list of (video, t0, t1); pred: list of (video, t0, t1, score)."""
+    ap = np.zeros(len(thresholds))
+    if not pred:
+        return ap
+    npos = float(len(gt))
+    lock = -np.ones((len(thresholds), len(gt)))
+    order = np.argsort([-p[3] for p in pred], kind="stable")
+    tp = np.zeros((len(thresholds), len(pred)))
+    fp = np.zeros((len(thresholds), len(pred)))
+    by_video = {}
+    for j, (v, t0, t1) in enumerate(gt):
+        by_video.setdefault(v, []).append((j, t0, t1))
+    for idx, k in enumerate(order):
+        v, t0, t1, _ = pred[k]
+        if v not in by_video:
+            fp[:, idx] = 1
+            continue
+        rows = by_video[v]
+        ious = _segment_iou(np.array([t0, t1]), np.array([[a, b] for _, a, b in rows]))
+        ranked = np.argsort(-ious, kind="stable")
+        for tidx, thr in enumerate(thresholds):
+            for jdx in ranked:
+                if ious[jdx] < thr:
+                    fp[tidx, idx] = 1
+                    break
+                if lock[tidx, rows[jdx][0]] >= 0:
+                    continue
+                tp[tidx, idx] = 1
+                lock[tidx, rows[jdx][0]] = idx
+                break
+            if fp[tidx, idx] == 0 and tp[tidx, idx] == 0:
+                fp[tidx, idx] = 1
+    tp_c = np.cumsum(tp, axis=1)
+    fp_c = np.cumsum(fp, axis=1)
+    rec = tp_c / npos
+    prec = tp_c / (tp_c + fp_c)
+    for tidx in range(len(thresholds)):
+        ap[tidx] = _interpolated_ap(prec[tidx], rec[tidx])
+    return ap
+
+
+def reference_map(gt_rows, pred_rows, thresholds):
+    """gt_rows: (video, t0, t1, label); pred_rows: (video, t0, t1, label, score). Returns mAP per threshold."""
+    labels = sorted({r[3] for r in gt_rows})
+    aps = []
+    for label in labels:
+        gt = [(v, a, b) for v, a, b, lab in gt_rows if lab == label]
+        pred = [(v, a, b, s) for v, a, b, lab, s in pred_rows if lab == label]
+        aps.append(_class_ap(gt, pred, np.asarray(thresholds)))
+    return np.mean(aps, axis=0)

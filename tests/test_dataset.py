@@ -1,12 +1,11 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from activeloc import make_activitynet_like, make_splits, tiou
-from activeloc.dataset import Dataset, SegmentEncoder, load_dataset
-from activeloc.features import write_hdf5_features
-from activeloc.annotations import write_ground_truth
-from activeloc.io_utils import save_table
-from activeloc.proposals import SlidingWindows
+from activeloc import make_activitynet_like, make_splits, save_dataset, tiou
+from activeloc.data.dataset import Dataset, LabelBlindError, dataset_fingerprint, load_dataset
+from activeloc.localization.encoding import SegmentEncoder, candidate_matrix
+from activeloc.localization.proposals import SlidingWindows
 
 
 @pytest.fixture(scope="module")
@@ -16,15 +15,15 @@ def ds():
 
 
 def test_overlaps_match_brute_force(ds):
-    cs = ds.candidates(SlidingWindows())
+    cm = candidate_matrix(ds, SlidingWindows(), SegmentEncoder())
     ids = ds.video_ids[::3]
     labels = sorted(ds.ground_truth.labels)
-    rows, owner, best, cls = cs.overlaps(ids, ds.instances, labels)
+    rows, owner, best, cls = cm.overlaps(ids, ds.instances, labels)
     assert (np.diff(owner) >= 0).all() and owner.max() == len(ids) - 1
     inst = ds.instances.groupby("video_id")
     k = 0
     for vid in ids:
-        seg = cs.segments[cs.offsets[cs.position[vid]]:cs.offsets[cs.position[vid] + 1]]
+        seg = cm.segments[cm.offsets[cm.position[vid]]:cm.offsets[cm.position[vid] + 1]]
         g = inst.get_group(vid)
         m = tiou(seg, g[["t_start", "t_end"]].to_numpy())
         np.testing.assert_allclose(best[k:k + len(seg)], m.max(axis=1))
@@ -47,13 +46,41 @@ def test_encoder_contrast_and_geometry(ds):
     np.testing.assert_allclose(contrasted[1, :-3], plain[1, :-3] - flanks.mean(axis=0), rtol=1e-4, atol=1e-5)
 
 
-def test_load_dataset_round_trip(tmp_path, ds):
+def test_candidates_are_encoded_once_for_every_subset_and_keyed_by_value(ds):
+    part = ds.subset(ds.video_ids[:10])
+    a = candidate_matrix(part, SlidingWindows(), SegmentEncoder())
+    assert a is candidate_matrix(ds.without_labels(), SlidingWindows(), SegmentEncoder())  # equal values: one entry
+    assert set(a.video_ids) == set(ds.video_ids)  # built for the set first made, not the subset
+    assert a is not candidate_matrix(part, SlidingWindows(overlap=0.25), SegmentEncoder())
+
+
+def test_a_pool_is_label_blind(ds):
+    pool = ds.subset(ds.video_ids[:5]).without_labels()
+    with pytest.raises(LabelBlindError, match="label-blind"):
+        pool.instances
+    with pytest.raises(LabelBlindError):
+        pool.ground_truth
+    assert pool.durations().index.tolist() == ds.video_ids[:5]
+    np.testing.assert_allclose(pool.durations(), ds.ground_truth.videos["duration"].iloc[:5])
+    assert pool.subset(pool.video_ids[:2]).video_ids == ds.video_ids[:2]
+
+
+def test_save_and_load_round_trip_and_fingerprint(tmp_path, ds):
     splits = make_splits(ds.ground_truth, random_state=0)
-    write_ground_truth(ds.ground_truth, tmp_path / "ground_truth.json")
-    save_table(splits.reset_index(), tmp_path / "splits.csv", markdown=False)
-    write_hdf5_features(ds.features, tmp_path / "features.h5")
+    save_dataset(tmp_path, ds.ground_truth, ds.features, splits, {"seed": 4})
     loaded = load_dataset(tmp_path)
     assert loaded.video_ids == list(splits.index)
+    pd.testing.assert_frame_equal(loaded.splits, splits.rename_axis("video_id"))
     vid = loaded.video_ids[0]
     np.testing.assert_allclose(loaded.features.snippets(vid), ds.features.snippets(vid))
     assert set(loaded.split("testing").video_ids) == set(splits.index[splits["split"] == "testing"])
+    before = dataset_fingerprint(tmp_path)
+    assert dataset_fingerprint(tmp_path) == before
+    other, feats = make_activitynet_like(120, 6, feature_dim=8, random_state=5)
+    save_dataset(tmp_path, other, feats, make_splits(other, random_state=0), {"seed": 4})  # same parameters file
+    assert dataset_fingerprint(tmp_path) != before
+
+
+def test_load_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="ground_truth.json"):
+        load_dataset(tmp_path)

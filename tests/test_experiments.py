@@ -5,32 +5,32 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from activeloc import make_splits
-from activeloc.annotations import write_ground_truth
+from activeloc import StageWiseLocalizer
 from activeloc.cli import main
-from activeloc.experiments import (bootstrapped_selector, cell_id, load_loop_data, make_cells, read_table, run_grid,
+from activeloc.evaluation.curves import aggregate, interpolate_curves, mean_ci, summarize_runs
+from activeloc.experiments import (DatasetChanged, bootstrapped_selector, cell_id, full_data_reference,
+                                   load_study_data, make_cells, read_table, run_grid, selection_study,
                                    selector_artefact)
-from activeloc.features import write_hdf5_features
-from activeloc.io_utils import save_table
-from activeloc.simulator import make_activitynet_like
-from activeloc.statistics import aggregate, interpolate_curves, mean_ci, summarize_runs
+from activeloc.experiments.grid import run_cell
+from conftest import write_dataset_folder
 
 pytestmark = pytest.mark.xdist_group("grid")
+TIMING = ["fit_seconds", "select_seconds", "evaluate_seconds"]
+KEY = ["run_id", "step"]
 
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dataset")
-    gt, feats = make_activitynet_like(500, 12, feature_dim=12, random_state=0)
-    write_ground_truth(gt, folder / "ground_truth.json")
-    save_table(make_splits(gt, random_state=0).reset_index(), folder / "splits.csv", markdown=False)
-    write_hdf5_features(feats, folder / "features.h5")
-    return folder
+    return write_dataset_folder(tmp_path_factory.mktemp("dataset"))
 
 
-def cells(dataset_dir, seeds=(0, 1)):
+def cells(dataset_dir, seeds=(0, 1), **kwargs):
     return make_cells(dataset_dir, ["random", "uncertainty"], [64], [0.0], seeds,
-                      selection_videos=200, testing_videos=100)
+                      selection_videos=200, testing_videos=100, **kwargs)
+
+
+def tidy(history):
+    return history.drop(columns=TIMING).sort_values(KEY).reset_index(drop=True)
 
 
 def test_grid_runs_locally_and_skips_finished_cells(dataset_dir, tmp_path):
@@ -44,62 +44,92 @@ def test_grid_runs_locally_and_skips_finished_cells(dataset_dir, tmp_path):
     assert all(after[name] == stamp for name, stamp in stamps.items())  # finished cells untouched
     assert len(after) == 6 and set(again["seed"]) == {0, 1, 2}
     assert len(read_table(out / "selections")) > 0
-    pd.testing.assert_frame_equal(  # a cell's result does not depend on what ran beside it
-        again[again.seed < 2].drop(columns=["fit_seconds", "select_seconds", "evaluate_seconds"])
-        .sort_values(["run_id", "step"]).reset_index(drop=True),
-        history.drop(columns=["fit_seconds", "select_seconds", "evaluate_seconds"])
-        .sort_values(["run_id", "step"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(tidy(again[again.seed < 2]), tidy(history))  # a run does not depend on its neighbours
 
 
+@pytest.mark.slow
 def test_grid_on_a_dask_cluster(dataset_dir, tmp_path):
     from dask.distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         history = run_grid(cells(dataset_dir, seeds=(0,)), tmp_path / "dask", scheduler=cluster.scheduler_address)
     local = run_grid(cells(dataset_dir, seeds=(0,)), tmp_path / "local")
-    drop = ["fit_seconds", "select_seconds", "evaluate_seconds"]
-    key = ["run_id", "step"]
-    pd.testing.assert_frame_equal(history.drop(columns=drop).sort_values(key).reset_index(drop=True),
-                                  local.drop(columns=drop).sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(tidy(history), tidy(local))
 
 
+@pytest.mark.slow
 def test_lal_bootstrap_is_the_same_serial_on_local_processes_and_on_a_dask_cluster(dataset_dir, tmp_path):
     from dask.distributed import LocalCluster
 
-    lal = {"lal": {"n_subsets": 4, "subset_sizes": [20, 40], "candidates_per_subset": 3}}
+    lal = {"lal": {"n_subsets": 4, "subset_sizes": [20, 40], "probes_per_subset": 3}}
     fitted = {}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         for where, parallel in (("serial", {}), ("local", {"n_jobs": 2}),
                                 ("dask", {"scheduler": cluster.scheduler_address})):
             folder = shutil.copytree(dataset_dir, tmp_path / where)  # its own artefact, and features read from HDF5
-            cell = make_cells(folder, ["lal"], [64], [0.0], [0], selection_videos=100, selector_params=lal)[0]
-            fitted[where] = bootstrapped_selector(cell, load_loop_data(str(folder), 100, None)[2], **parallel)
+            cell = make_cells(folder, ["lal"], [64], [0.0], [0], knowledge_videos=100, selector_params=lal)[0]
+            fitted[where] = bootstrapped_selector(cell, load_study_data(folder, knowledge_videos=100).knowledge,
+                                                  **parallel)
             assert selector_artefact(cell).is_file()
     for where in ("local", "dask"):
         pd.testing.assert_frame_equal(fitted[where].training_data_, fitted["serial"].training_data_)
     assert len(fitted["serial"].training_data_) == 12
 
 
+def test_learned_selectors_learn_with_the_grids_localizer(dataset_dir):
+    template = StageWiseLocalizer(top_k=7, warm_start=True)
+    cell = make_cells(dataset_dir, ["mcle"], [64], [0.0], [0], localizer=template, knowledge_videos=50)[0]
+    mcle = bootstrapped_selector(cell, load_study_data(dataset_dir, knowledge_videos=50).knowledge)
+    assert mcle.prior_.top_k == 7 and not hasattr(template, "coef_")
+    assert len(load_study_data(dataset_dir, knowledge_videos=50).knowledge.video_ids) == 50
+    other = make_cells(dataset_dir, ["mcle"], [64], [0.0], [0], knowledge_videos=50)[0]
+    assert selector_artefact(other) != selector_artefact(cell) and cell_id(other) != cell_id(cell)
+
+
 def test_cli_simulate(dataset_dir, tmp_path, capsys):
     args = ["simulate", "--dataset", str(dataset_dir), "--out", str(tmp_path / "cli"), "--selectors", "mcle",
-            "--batch-sizes", "64", "--seeds", "0", "--selection-videos", "200", "--testing-videos", "100"]
+            "--batch-sizes", "64", "--seeds", "0", "--selection-videos", "200", "--testing-videos", "100",
+            "--knowledge-videos", "60"]
     assert main(args) == 0
     assert "mcle" in capsys.readouterr().out  # bootstrapped on Knowledge-Source inside the run
     assert len(list((tmp_path / "cli" / "history").glob("*.parquet"))) == 1
 
 
-def test_cell_ids_are_stable():
-    a = make_cells("d", ["random"], [8], [0.1], [0])[0]
+def test_cell_ids_cover_data_code_and_settings_but_not_the_folder(dataset_dir, tmp_path, monkeypatch):
+    a = cells(dataset_dir)[0]
     assert cell_id(a) == cell_id(dict(reversed(list(a.items()))))
     assert cell_id(a) != cell_id({**a, "seed": 1})
+    assert cell_id(a) == cell_id({**a, "dataset_dir": "/elsewhere"})  # a moved project keeps its runs
+    assert cell_id(a) != cell_id({**a, "localizer": StageWiseLocalizer(top_k=5)})
+    monkeypatch.setattr("activeloc.experiments.grid.code_fingerprint", lambda: "other code")
+    assert cell_id(cells(dataset_dir)[0]) != cell_id(a)
 
 
-def test_a_cost_aware_variant_shares_its_selectors_bootstrap_and_parameters():
-    plain, per_second = make_cells("d", ["lal", "lal-per-second"], [8], [0.0], [0],
+def test_a_cost_aware_variant_shares_its_selectors_bootstrap_and_parameters(dataset_dir):
+    plain, per_second = make_cells(dataset_dir, ["lal", "lal-per-second"], [8], [0.0], [0],
                                    selector_params={"lal": {"n_subsets": 4}})
     assert per_second["selector_params"] == {"n_subsets": 4}
     assert selector_artefact(plain) == selector_artefact(per_second)
     assert cell_id(plain) != cell_id(per_second)
+
+
+def test_a_rewritten_dataset_is_never_mixed_with_old_results(tmp_path):
+    """01 run, then 03; 01 run again with other settings into the same folder; 03 again in the same
+    process (and the same worker processes): the second study must run on the new data."""
+    folder = write_dataset_folder(tmp_path / "dataset", seed=0, n=400)
+    out = tmp_path / "runs"
+    study = dict(selectors=["random"], batch_sizes=[64], noises=[0.0], seeds=[0], n_jobs=2)
+    first = selection_study(folder, out, **study)
+    write_dataset_folder(tmp_path / "dataset", seed=1, n=700)
+    second = selection_study(folder, out, **study)
+    fresh = load_study_data(folder)
+    assert first.curves["run_id"].iloc[0] != second.curves["run_id"].iloc[0]
+    assert second.curves["labelled_videos"].max() == len(fresh.selection.video_ids) > first.curves["labelled_videos"].max()
+    reference = full_data_reference(second.cells[0]["localizer"], fresh.selection, fresh.testing, [0])
+    assert second.full_map == pytest.approx(reference["average_mAP"].iloc[0])
+    assert len(list((out / "history").glob("*.parquet"))) == 2  # both kept, each under its own data's key
+    with pytest.raises(DatasetChanged, match="changed since the runs were planned"):
+        run_cell(first.cells[0], str(tmp_path / "elsewhere"))
 
 
 def test_summaries_and_confidence_intervals():
@@ -122,6 +152,18 @@ def test_summaries_and_confidence_intervals():
     assert (mean, low, high) == pytest.approx((2.5, 2.5 - half, 2.5 + half))
     agg = aggregate(runs.reset_index(), "selector", ["aulc", "ratio_to_80pct"])
     assert agg.loc[0, "runs"] == 2 and agg.loc[0, "aulc_ci_low"] < agg.loc[0, "aulc_mean"] < agg.loc[0, "aulc_ci_high"]
+
+
+def test_intervals_of_bounded_ratios_stay_inside_the_runs_range():
+    ratios = [0.62, 0.97, 0.99]
+    _, t_low, t_high = mean_ci(ratios)
+    assert t_high > 1  # the Student-t interval of three bounded values passes 1 ...
+    mean, low, high = mean_ci(ratios, method="bootstrap")
+    assert min(ratios) <= low < mean < high <= max(ratios)  # ... percentiles of resampled means cannot
+    per_run = pd.DataFrame({"selector": "x", "ratio_to_80pct": ratios, "aulc": [0.5, 0.6, 0.7]})
+    row = aggregate(per_run, "selector", ["aulc", "ratio_to_80pct"]).iloc[0]
+    assert (row["ratio_to_80pct_ci_low"], row["ratio_to_80pct_ci_high"]) == pytest.approx((low, high))
+    assert mean_ci([0.5, 0.5, 0.5], method="bootstrap") == (0.5, 0.5, 0.5)
 
 
 def test_curves_are_interpolated_onto_one_grid_over_the_range_all_runs_cover():

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from activeloc import HDF5FeatureStore, InMemoryFeatureStore, NpyFolderFeatureStore
-from activeloc.features import FeatureError, snippet_bounds, write_hdf5_features, write_npy_folder
+from activeloc.data.features import FeatureError, snippet_bounds, write_hdf5_features, write_npy_folder
 
 
 def test_snippet_bounds_c3d_layout():

@@ -4,56 +4,63 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
 
-from activeloc.lal import (FEATURE_NAMES, LALSelector, _one_subset, attention_map, cross_validated_predictions,
-                           STATE_FEATURES, feature_importances, fit_regressor, monte_carlo, monte_carlo_summary,
-                           pair_features, regressor_comparison, repeatability_summary, target_repeatability,
-                           within_subset_ranking)
-from activeloc.localizer import StageWiseLocalizer
-from test_loop import check_selector_contract, tiny_data
+from activeloc.active.lal import (FEATURE_NAMES, STATE_FEATURES, LALSelector, _one_subset,
+                                  cross_validated_predictions, feature_importances, fit_regressor, monte_carlo,
+                                  monte_carlo_summary, pair_features, regressor_comparison, repeatability_summary,
+                                  target_repeatability, within_subset_ranking)
+from activeloc.evaluation.detection import attention_map
+from activeloc.localization.localizer import StageWiseLocalizer
+from conftest import simulated_dataset
 
 
 @pytest.fixture(scope="module")
 def knowledge():
-    return tiny_data(seed=3, n=1400).split("knowledge_source")
+    return simulated_dataset(seed=3, n=1400).split("knowledge_source")
 
 
 def test_monte_carlo_targets_are_map_differences_of_refits(knowledge):
     ids = knowledge.video_ids
-    labelled, candidates, evaluation = ids[:40], ids[40:43], knowledge.subset(ids[-60:])
-    rows = _one_subset(knowledge, labelled, candidates, evaluation, {}, seed=7, subset=0)
-    base = StageWiseLocalizer(random_state=7).fit_attention(knowledge.subset(labelled))
-    added = StageWiseLocalizer(random_state=7).fit_attention(knowledge.subset(labelled + [candidates[1]]))
+    labelled, probes, evaluation = ids[:40], ids[40:43], knowledge.subset(ids[-60:])
+    template = StageWiseLocalizer(top_k=8)
+    rows = _one_subset(knowledge, labelled, probes, evaluation, template, seed=7, subset=0)
+    base = StageWiseLocalizer(top_k=8, random_state=7).fit_attention(knowledge.subset(labelled))
+    added = StageWiseLocalizer(top_k=8, random_state=7).fit_attention(knowledge.subset(labelled + [probes[1]]))
     by_hand = attention_map(added, evaluation) - attention_map(base, evaluation)
     assert rows["target"].iloc[1] == pytest.approx(by_hand, abs=1e-12)
     np.testing.assert_allclose(rows[FEATURE_NAMES].to_numpy(),
-                               pair_features(base, knowledge.subset(candidates)))
-    assert rows["target"].abs().max() > 0  # the candidates do change the model
+                               pair_features(base, knowledge.subset(probes)))
+    assert rows["target"].abs().max() > 0  # the probes do change the model
+    assert not hasattr(template, "coef_")  # the template is cloned, never fitted
 
 
-def test_lal_selector_bootstraps_saves_and_meets_the_contract(knowledge, tmp_path):
-    lal = LALSelector(n_subsets=6, subset_sizes=(20, 60), candidates_per_subset=4, random_state=0).fit(knowledge)
+def test_lal_bootstrap_saves_loads_and_is_deterministic(knowledge, fitted, tmp_path):
+    lal = LALSelector(n_subsets=6, subset_sizes=(20, 60), probes_per_subset=4, random_state=0).fit(knowledge)
     assert len(lal.training_data_) == 24 and np.isfinite(lal.r2_)
-    size = lal.save(tmp_path / "lal.joblib")
-    assert size > 0
+    assert lal.save(tmp_path / "lal.joblib") == (tmp_path / "lal.joblib").stat().st_size
     loaded = LALSelector.load(tmp_path / "lal.joblib")
-    data = tiny_data()
-    sel = data.split("selection")
-    labelled, pool = sel.subset(sel.video_ids[:100]), sel.subset(sel.video_ids[100:])
-    loc = StageWiseLocalizer(random_state=0).fit(labelled)
-    np.testing.assert_allclose(loaded.utilities(loc, labelled, pool), lal.utilities(loc, labelled, pool))
-    check_selector_contract((loc, labelled, pool), loaded)
+    np.testing.assert_allclose(loaded.utilities(*fitted), lal.utilities(*fitted))
+    again = LALSelector(n_subsets=6, subset_sizes=(20, 60), probes_per_subset=4, random_state=0).fit(knowledge)
+    pd.testing.assert_frame_equal(again.training_data_, lal.training_data_)
 
 
-def test_unfitted_lal_is_a_clear_error():
-    data = tiny_data()
-    sel = data.split("selection")
-    loc = StageWiseLocalizer(random_state=0).fit(sel.subset(sel.video_ids[:100]))
+def test_lal_takes_any_random_state(knowledge):
+    for state in (None, np.random.RandomState(3)):
+        lal = LALSelector(n_subsets=5, subset_sizes=(20, 30), probes_per_subset=2, random_state=state).fit(knowledge)
+        assert len(lal.training_data_) == 10
+
+
+def test_unfitted_lal_is_a_clear_error(fitted):
     with pytest.raises(NotFittedError, match="fit\\(knowledge_source\\)"):
-        LALSelector().select(loc, sel.subset(sel.video_ids[:100]), sel.subset(sel.video_ids[100:]), 4)
+        LALSelector().select(*fitted, 4)
+
+
+def test_too_small_a_knowledge_source_is_a_clear_error(knowledge):
+    with pytest.raises(ValueError, match="too few"):
+        monte_carlo(knowledge.subset(knowledge.video_ids[:30]), n_subsets=2, subset_sizes=(20, 40))
 
 
 def test_regressor_choices(knowledge):
-    data = monte_carlo(knowledge, n_subsets=4, subset_sizes=(20, 40), candidates_per_subset=3, random_state=1)
+    data = monte_carlo(knowledge, n_subsets=4, subset_sizes=(20, 40), probes_per_subset=3, random_state=1)
     model, r2, params = fit_regressor(data, "forest")
     assert np.isfinite(r2) and "min_samples_leaf" in params
     with pytest.raises(ValueError, match="svr"):
@@ -70,7 +77,7 @@ def synthetic_monte_carlo(n=300, seed=0):
 
 
 def test_feature_names_label_the_pair_features(knowledge):
-    rows = monte_carlo(knowledge, n_subsets=2, subset_sizes=(20, 30), candidates_per_subset=2, random_state=0)
+    rows = monte_carlo(knowledge, n_subsets=2, subset_sizes=(20, 30), probes_per_subset=2, random_state=0)
     assert list(rows.columns[: len(FEATURE_NAMES)]) == FEATURE_NAMES
     hist = rows[[f"score_histogram_{i}" for i in range(10)]].to_numpy()
     np.testing.assert_allclose(hist.sum(axis=1), 1.0)  # the video part really is its score histogram
@@ -122,6 +129,7 @@ def test_repeatability_summary_hand_cases():
     own = pd.concat([videos.assign(seed=s, target=[0.01, 0.02, 0.03, 0.05]) for s in range(3)])
     summary = repeatability_summary(own).iloc[0]
     assert summary["icc"] == pytest.approx(1.0) and summary["within_std"] == pytest.approx(0.0)
+    assert summary["probes"] == 4 and summary["seeds"] == 3
     assert summary["between_std"] == pytest.approx(np.std([-0.0175, -0.0075, 0.0025, 0.0225], ddof=1))
     # Every candidate has the same mean gain: all the spread is the refit's.
     noise = pd.concat([videos.assign(seed=s, target=np.roll([0.01, -0.01, 0.02, -0.02], s)) for s in range(4)])
@@ -130,11 +138,11 @@ def test_repeatability_summary_hand_cases():
 
 
 def test_target_repeatability_refits_the_same_pairs_under_each_seed(knowledge):
-    targets = target_repeatability(knowledge, n_subsets=2, subset_sizes=(30, 40), candidates_per_subset=3,
+    targets = target_repeatability(knowledge, n_subsets=2, subset_sizes=(30, 40), probes_per_subset=3,
                                    seeds=(0, 5))
     assert len(targets) == 12 and set(targets["seed"]) == {0, 5}
     pairs = targets.groupby("seed")[["subset", "video_id", "labelled"]].apply(lambda d: list(map(tuple, d.values)))
-    assert pairs[0] == pairs[5]  # same subsets and candidates, only the refit seed differs
+    assert pairs[0] == pairs[5]  # same subsets and probes, only the refit seed differs
     first = targets[(targets.subset == 0) & (targets.seed == 5)]
     ids = list(knowledge.video_ids)
     assert first["labelled"].iloc[0] in range(30, 41) and first["video_id"].isin(ids).all()

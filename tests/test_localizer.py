@@ -4,9 +4,10 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from activeloc import evaluate_detections, make_activitynet_like, make_splits
-from activeloc.annotations import GroundTruth
-from activeloc.dataset import CandidateError, Dataset
-from activeloc.localizer import StageWiseLocalizer, grouped_nms
+from activeloc.data.annotations import GroundTruth
+from activeloc.data.dataset import Dataset
+from activeloc.localization.encoding import CandidateError, candidate_matrix
+from activeloc.localization.localizer import StageWiseLocalizer
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +32,11 @@ def test_recovers_planted_actions(small, fitted):
     got = evaluate_detections(test.instances, det, [0.5]).mAP[0]
     rng = np.random.default_rng(0)
     # A model that learned nothing: as many random candidate windows, random classes and scores.
-    cs = test.candidates(fitted.candidates, fitted.encoder)
-    rows, owner = cs.rows(test.video_ids)
+    cm = candidate_matrix(test, fitted.proposals, fitted.encoder)
+    rows, owner = cm.rows(test.video_ids)
     pick = rng.choice(len(rows), len(det), replace=False)
     blind = pd.DataFrame({"video_id": np.asarray(test.video_ids)[owner[pick]],
-                          "t_start": cs.segments[rows[pick], 0], "t_end": cs.segments[rows[pick], 1],
+                          "t_start": cm.segments[rows[pick], 0], "t_end": cm.segments[rows[pick], 1],
                           "label": rng.choice(fitted.classes_, len(det)), "score": rng.random(len(det))})
     chance = evaluate_detections(test.instances, blind, [0.5]).mAP[0]
     # The same detections with their scores shuffled: right segments, no ranking.
@@ -52,32 +53,59 @@ def test_deterministic_for_a_seed(small, fitted):
 
 def test_exposes_attention_posteriors_and_state(small, fitted):
     _, test = small
-    scores = fitted.attention_scores(test)
-    cs = test.candidates(fitted.candidates, fitted.encoder)
+    scores = fitted.attention_scores(test.without_labels())
+    cm = candidate_matrix(test, fitted.proposals, fitted.encoder)
     vid = test.video_ids[0]
-    assert len(scores[vid]) == cs.offsets[cs.position[vid] + 1] - cs.offsets[cs.position[vid]]
-    assert all(((s >= 0) & (s <= 1)).all() for s in scores.values())
+    rows = slice(cm.offsets[cm.position[vid]], cm.offsets[cm.position[vid] + 1])
+    # Platt's sigmoid of the SVM's decision values, by hand from the features.
+    decision = cm.features[rows].astype(float) @ fitted.coef_.astype(float) + fitted.intercept_
+    a, b = fitted.platt_
+    np.testing.assert_allclose(scores[vid], 1 / (1 + np.exp(-(a * decision + b))), rtol=1e-4)
+    assert a > 0  # a higher SVM score means more likely an action
     post = fitted.class_posteriors(test)
     assert post[vid].shape == (fitted.top_k, len(fitted.classes_))
-    np.testing.assert_allclose(post[vid].sum(axis=1), 1.0)
+    np.testing.assert_allclose(post[vid].sum(axis=1), 1.0, rtol=1e-6)
     state = fitted.state()
-    assert state["coef"].shape == (cs.features.shape[1],) and state["n_training_videos"] == 500
+    assert state["coef"].shape == (cm.features.shape[1],) and state["n_training_videos"] == 500
     assert 0 < state["positive_fraction"] < 1
 
 
+def test_standardisation_is_fitted_on_the_training_videos_only(small, fitted):
+    """The mean and spread come from the training videos' candidates; other videos sharing the
+    candidate matrix (pool, Testing) change nothing in the fit."""
+    train, test = small
+    cm = candidate_matrix(train, fitted.proposals, fitted.encoder)
+    rows, _ = cm.rows(train.video_ids)
+    np.testing.assert_allclose(fitted.mean_, cm.features[rows].mean(axis=0), rtol=1e-4, atol=1e-5)
+    alone = Dataset(train.ground_truth, train.features, train.video_ids)  # a universe of the training videos
+    refit = StageWiseLocalizer(random_state=0).fit(alone)
+    np.testing.assert_allclose(refit.mean_, fitted.mean_, rtol=1e-6)
+    np.testing.assert_allclose(refit.coef_, fitted.coef_, rtol=1e-5, atol=1e-7)
+    pd.testing.assert_frame_equal(refit.predict(test), fitted.predict(test))
+
+
+def test_clones_and_params_follow_scikit_learn(fitted):
+    from sklearn.base import clone
+
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params() and not hasattr(copy, "coef_")
+    assert isinstance(fitted.convergence_warnings_, int)
+
+
 def test_score_modes_and_nms(small, fitted):
+    from sklearn.base import clone
+
     _, test = small
-    base = fitted.set_params(nms_tiou=None).predict(test)
-    wide = fitted.set_params(classes_per_video=2).predict(test)
+    model = clone(fitted)
+    model.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")})  # the same fit
+    base = model.set_params(nms_tiou=None).predict(test)
+    wide = model.set_params(classes_per_video=2).predict(test)
     assert len(wide) == 2 * len(base)
-    nms = fitted.set_params(classes_per_video=1, nms_tiou=0.3).predict(test)
+    nms = model.set_params(classes_per_video=1, nms_tiou=0.3).predict(test)
     assert len(nms) < len(base)
-    fitted.set_params(nms_tiou=None, score_mode="attention")
-    assert fitted.predict(test)["score"].max() <= 1
-    fitted.set_params(score_mode="product", nms_tiou=0.5)
-    keep = grouped_nms(np.array([0, 0, 0, 1, 1]), np.array([[0, 10], [1, 10], [20, 30.0], [0, 10], [1, 10]]),
-                       np.array([0.5, 0.9, 0.1, 0.5, 0.4]), 0.5)
-    np.testing.assert_array_equal(keep, [False, True, True, True, False])  # per group: video and class
+    attention_only = model.set_params(nms_tiou=None, score_mode="attention").predict(test)
+    top = model.attend(test)
+    np.testing.assert_allclose(np.sort(attention_only["score"]), np.sort(top["attention"]))
 
 
 def test_warm_start_refit_after_new_videos(small):
@@ -112,6 +140,7 @@ def ids_of(ds):
     return list(ds.video_ids[:50])
 
 
+@pytest.mark.slow
 def test_calibrated_difficulty_on_splits():
     """A mid-sized simulated set: the detector lands in the issue's bands (full and 10 %)."""
     gt, feats = make_activitynet_like(4000, 60, feature_dim=32, random_state=2)

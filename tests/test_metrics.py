@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from activeloc import aulc, average_precision, evaluate_detections, ratio_to_reach, tiou
-from activeloc.annotations import write_results
+from activeloc import aulc, average_precision, evaluate_detections, ratio_to_reach
 from activeloc.cli import main
-from activeloc.metrics import parse_thresholds
-from activeloc.simulator import simulate_detections
-from reference_eval import reference_map
+from activeloc.data.annotations import write_results
+from activeloc.data.simulator import simulate_detections
+from activeloc.evaluation.detection import parse_thresholds
+from conftest import reference_map
 
 
 def frame(rows, cols=("video_id", "t_start", "t_end", "label")):
@@ -20,26 +20,6 @@ def frame(rows, cols=("video_id", "t_start", "t_end", "label")):
 
 def preds(rows):
     return frame(rows, ("video_id", "t_start", "t_end", "label", "score"))
-
-
-# --- tIoU -------------------------------------------------------------------
-
-def test_tiou_hand_cases():
-    got = tiou([[0, 10]], [[0, 10], [5, 15], [10, 20], [2, 4], [20, 30]])[0]
-    np.testing.assert_allclose(got, [1.0, 5 / 15, 0.0, 0.2, 0.0])
-    assert tiou([[3, 3]], [[3, 3]])[0, 0] == 0.0  # empty union
-
-
-segment = st.tuples(st.floats(0, 1000), st.floats(0.01, 500)).map(lambda s: (s[0], s[0] + s[1]))
-
-
-@given(st.lists(segment, min_size=1, max_size=8), st.lists(segment, min_size=1, max_size=8))
-def test_tiou_properties(a, b):
-    m = tiou(a, b)
-    assert m.shape == (len(a), len(b))
-    assert ((m >= 0) & (m <= 1 + 1e-12)).all()
-    np.testing.assert_allclose(m, tiou(b, a).T)
-    np.testing.assert_allclose(np.diag(tiou(a, a)), 1.0)
 
 
 # --- AP: hand-computed cases ---------------------------------------------------
@@ -180,7 +160,6 @@ def test_parse_thresholds():
 
 # --- real data: agreement with the official algorithm, through the CLI -------------------
 
-@pytest.mark.realdata
 @pytest.mark.parametrize("spec", ["0.5:0.95:0.05", "0.1:0.9:0.1"])
 def test_cli_evaluate_agrees_with_official_algorithm_on_activitynet(anet_path, anet_raw, tmp_path, capsys, spec):
     val = anet_raw.subset("validation").instances

@@ -2,12 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from activeloc.proposals import LoadedProposals, SlidingWindows, average_recall, proposal_summary
+from activeloc.evaluation.recall import average_recall, proposal_summary
+from activeloc.localization.proposals import LoadedProposals, SlidingWindows
 
 
 def test_sliding_windows_cover_the_video_at_every_scale():
     sw = SlidingWindows(scales=(1.0, 0.5, 0.3), overlap=0.5)
-    seg = sw.candidates("v", 100.0)
+    seg = sw.segments("v", 100.0)
     assert seg.min() == 0 and seg.max() == pytest.approx(100.0)
     lengths = np.round(seg[:, 1] - seg[:, 0], 6)
     assert set(lengths) == {100.0, 50.0, 30.0}
@@ -20,21 +21,21 @@ def test_sliding_windows_cover_the_video_at_every_scale():
 
 def test_sliding_windows_edge_cases():
     absolute = SlidingWindows(scales=(64.0, 16.0), overlap=0.5, relative=False)
-    short = absolute.candidates("v", 10.0)  # shorter than the smallest window: the whole video
+    short = absolute.segments("v", 10.0)  # shorter than the smallest window: the whole video
     np.testing.assert_allclose(short, [[0.0, 10.0]])
-    assert len(SlidingWindows().candidates("v", 0.0)) == 0
+    assert len(SlidingWindows().segments("v", 0.0)) == 0
     with pytest.raises(ValueError):
         SlidingWindows(overlap=1.0)
-    assert 90 <= len(SlidingWindows().candidates("v", 120.0)) <= 130  # about 100 by default
+    assert 90 <= len(SlidingWindows().segments("v", 120.0)) <= 130  # about 100 by default
 
 
 def test_loaded_proposals_keep_best_first_and_clip():
     df = pd.DataFrame({"video_id": ["a", "a", "a", "b"], "t_start": [0, 5, 8, -1.0],
                        "t_end": [4, 9, 30, 3.0], "score": [0.1, 0.9, 0.5, 1.0]})
     lp = LoadedProposals(df, max_per_video=2)
-    np.testing.assert_allclose(lp.candidates("a", 20.0), [[5, 9], [8, 20]])
-    np.testing.assert_allclose(lp.candidates("b", 20.0), [[0, 3]])
-    assert len(lp.candidates("zzz", 20.0)) == 0
+    np.testing.assert_allclose(lp.segments("a", 20.0), [[5, 9], [8, 20]])
+    np.testing.assert_allclose(lp.segments("b", 20.0), [[0, 3]])
+    assert len(lp.segments("zzz", 20.0)) == 0
 
 
 def test_average_recall_hand_case():
@@ -52,6 +53,6 @@ def test_average_recall_hand_case():
 def test_sliding_window_recall_on_real_activitynet(anet):
     val = anet.subset("validation")
     sw = SlidingWindows()
-    props = {v: sw.candidates(v, d) for v, d in val.videos["duration"].items()}
+    props = {v: sw.segments(v, d) for v, d in val.videos["duration"].items()}
     summary = proposal_summary(average_recall(val.instances, props))
     assert 0.6 < summary["AR@100"] < 0.72 and 0.5 < summary["AUC"] < 0.6

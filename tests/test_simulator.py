@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from activeloc import make_activitynet_like, simulate_features
-from activeloc.simulator import ACTIVITYNET_1_3, compare_temporal, measure_temporal_profile, sample_temporal_structure
+from activeloc.data.simulator import ACTIVITYNET_1_3, compare_temporal, measure_temporal_profile, sample_temporal_structure
 
 
 def test_deterministic_for_a_seed():

@@ -1,7 +1,7 @@
 import pytest
 
 from activeloc import make_activitynet_like, make_splits
-from activeloc.splits import PAPER_SIZES, split_ground_truth, split_statistics
+from activeloc.data.splits import PAPER_SIZES, draw_subset, split_ground_truth, split_statistics
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +52,29 @@ def test_real_activitynet_splits(anet):
     ratio = counts["knowledge_source"] / (counts["selection"] + counts["testing"])
     assert ratio == pytest.approx(2790 / 14884, abs=0.005)
     assert counts["selection"] + counts["testing"] >= len(trainval.instances["video_id"].unique()) * 0.74
+
+
+def test_draw_subset_sizes_ratios_and_determinism():
+    ids = [f"v{i}" for i in range(50)]
+    a = draw_subset(ids, 10, random_state=3)
+    assert len(a) == 10 and len(set(a)) == 10 and set(a) <= set(ids)
+    assert a == draw_subset(ids, 10, random_state=3) and a != draw_subset(ids, 10, random_state=4)
+    assert len(draw_subset(ids, ratio=0.1, random_state=0)) == 5
+    assert len(draw_subset(ids, ratio=0.001, random_state=0)) == 1  # at least one
+    assert sorted(draw_subset(ids, random_state=0)) == sorted(ids)  # all of them, shuffled
+    assert sorted(draw_subset(ids, 0, random_state=0)) == sorted(ids) == sorted(draw_subset(ids, 999, random_state=0))
+    assert draw_subset(ids, 10, random_state=3) == draw_subset(ids, random_state=3)[:10]  # a prefix of one order
+    with pytest.raises(ValueError, match="not both"):
+        draw_subset(ids, 5, ratio=0.5)
+    with pytest.raises(ValueError, match="ratio"):
+        draw_subset(ids, ratio=1.5)
+
+
+def test_videos_left_out_are_counted_by_reason(sim):
+    from activeloc.data.splits import videos_left_out
+
+    splits = make_splits(sim, random_state=0)
+    left = videos_left_out(sim, splits)
+    annotated = sim.instances["video_id"].nunique()
+    assert left.sum() == annotated - len(splits) > 0
+    assert left["labels in both class groups"] == 0  # one class per simulated video

@@ -7,8 +7,8 @@ import json
 import sys
 import warnings
 
-from .annotations import AnnotationError, read_ground_truth, read_results
-from .metrics import evaluate_detections, parse_thresholds
+from .data.annotations import AnnotationError, read_ground_truth, read_results
+from .evaluation.detection import evaluate_detections, parse_thresholds
 
 
 def _validate(args) -> int:
@@ -36,8 +36,8 @@ def _evaluate(args) -> int:
 
 
 def _simulate(args) -> int:
-    from .experiments import make_cells, run_grid
-    from .selectors import make_selector
+    from .active.registry import make_selector
+    from .experiments.grid import make_cells, run_grid
 
     def split(text, kind):
         return [kind(x) for x in text.split(",") if x]
@@ -47,7 +47,7 @@ def _simulate(args) -> int:
         make_selector(name)  # an unknown name fails here, before any run starts
     cells = make_cells(args.dataset, selectors, split(args.batch_sizes, int), split(args.noise, float),
                        split(args.seeds, int), selection_videos=args.selection_videos,
-                       testing_videos=args.testing_videos)
+                       testing_videos=args.testing_videos, knowledge_videos=args.knowledge_videos)
     history = run_grid(cells, args.out, n_jobs=args.jobs, scheduler=args.scheduler)
     final = history.sort_values("step").groupby("run_id").tail(1)
     print(final[["selector", "batch_size", "noise", "seed", "step", "average_mAP"]].to_string(index=False))
@@ -56,7 +56,7 @@ def _simulate(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from .pipeline import run_pipeline
+    from .reporting.pipeline import run_pipeline
 
     records = run_pipeline(args.profile, only=args.only)
     for rec in records:
@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--selection-videos", type=int, default=None, help="subsample Selection to this many videos")
     p.add_argument("--testing-videos", type=int, default=None, help="subsample Testing to this many videos")
+    p.add_argument("--knowledge-videos", type=int, default=None,
+                   help="subsample Knowledge-Source (what learned selectors learn from) to this many videos")
     p.add_argument("--jobs", type=int, default=1, help="local parallel runs (joblib)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     p.set_defaults(func=_simulate)

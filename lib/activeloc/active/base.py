@@ -1,0 +1,92 @@
+"""Selection functions (paper 3.2): the interface every selector shares.
+
+A selector answers two calls about an unlabelled pool::
+
+    utilities(localizer, labelled, pool, random_state) -> one utility per pool video (higher first)
+    select(localizer, labelled, pool, batch_size, random_state, cost) -> DataFrame(video_id, utility, rank)
+
+``localizer`` is the model trained on ``labelled`` (a :class:`~activeloc.data.dataset.Dataset`);
+``pool`` is a label-blind :class:`~activeloc.data.dataset.VideoSet`: asking it for instances is an
+error, so a selector cannot read the answers it is meant to ask for. ``utilities`` scores the
+whole pool at the current state (for analysis and inspection); ``select`` returns exactly
+``min(batch_size, len(pool))`` pool videos, best first, each with the utility it was chosen by.
+Batch mode as the paper defines it: by default a selector ranks once and takes the top
+``batch_size``; one that updates its own state after each pick (MCLE) overrides ``select``, and
+its first pick is still the best of ``utilities``. Ties are broken at random by
+``random_state`` (drawn from with :func:`sklearn.utils.check_random_state`), so a choice is
+deterministic for a seed and unbiased by the pool's order.
+
+``cost``: the seconds each pool video costs to annotate. When given, every utility is divided by
+it before ranking (utility per second of video watched); the ``-per-second`` variants
+(:class:`~activeloc.active.cost.PerSecondSelector`) pass the videos' durations.
+
+Every registered selector is held to this contract by :func:`activeloc.active.checks.check_selector`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+
+SELECTION_COLUMNS = ["video_id", "utility", "rank"]
+
+
+class Selector(BaseEstimator, ABC):
+    """Base class: implement :meth:`utilities`; override :meth:`select` to pick one at a time."""
+
+    name = "selector"
+
+    @abstractmethod
+    def utilities(self, localizer, labelled, pool, random_state=None) -> np.ndarray:
+        """One utility per video of ``pool`` (in its order), higher is better."""
+
+    def select(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
+        n = batch_length(batch_size, pool)
+        if n == 0:
+            return empty_selection()
+        rng = check_random_state(random_state)
+        utility = per_cost(self.utilities(localizer, labelled, pool, random_state=rng), cost)
+        return top_ranked(pool.video_ids, utility, n, rng)
+
+
+class LearnedSelector(Selector):
+    """A selector that learns from the Knowledge-Source split before it selects: ``fit(knowledge_source)``.
+
+    Its ``localizer`` parameter is the localizer template it learns with (cloned, never fitted in
+    place); the experiment grid sets it to the grid's own localizer so that a selector learns on
+    the model the loop uses.
+    """
+
+    @abstractmethod
+    def fit(self, knowledge_source) -> LearnedSelector:
+        """Learn from the Knowledge-Source videos (a :class:`~activeloc.data.dataset.Dataset`)."""
+
+
+def batch_length(batch_size: int, pool) -> int:
+    """How many videos a batch holds: ``min(batch_size, len(pool))``; a batch size below 1 is an error."""
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return min(int(batch_size), len(pool.video_ids))
+
+
+def empty_selection() -> pd.DataFrame:
+    return pd.DataFrame({"video_id": pd.Series(dtype=object), "utility": pd.Series(dtype=float),
+                         "rank": pd.Series(dtype=np.int64)})
+
+
+def per_cost(utility, cost=None) -> np.ndarray:
+    """``utility / cost`` (as floats), or ``utility`` itself when there is no cost."""
+    utility = np.asarray(utility, dtype=float)
+    return utility if cost is None else utility / np.maximum(np.asarray(cost, dtype=float), 1e-9)
+
+
+def top_ranked(ids, utility: np.ndarray, n: int, random_state=None) -> pd.DataFrame:
+    """The ``n`` highest utilities, ties in random order."""
+    tie_break = check_random_state(random_state).random_sample(len(ids))
+    order = np.lexsort((tie_break, -utility))[:n]
+    return pd.DataFrame({"video_id": np.asarray(ids, dtype=object)[order], "utility": utility[order],
+                         "rank": np.arange(n)})

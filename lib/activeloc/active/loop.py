@@ -1,0 +1,164 @@
+"""The active-learning loop (paper 3 and 4.1): train, evaluate, select, annotate, add, repeat.
+
+It starts from a random ``initial_ratio`` (10 %) of the Selection videos, annotated by the oracle,
+and runs until the pool is empty or a budget (videos, or seconds of video annotated) is spent.
+The selector sees the pool label-blind. After every step the whole state (labelled videos, their
+annotations, the fitted localizer, the history) is checkpointed with an atomic write, so a run
+killed at any moment, even by SIGKILL, resumes from its last finished step and ends with the same
+history as an uninterrupted run (timing columns aside). Randomness comes from ``random_state``
+and the step number only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.utils import check_random_state
+from tqdm.auto import tqdm
+
+from ..core.io import dump_atomic
+from ..core.timing import timed
+from ..data.annotations import GroundTruth
+from ..data.dataset import Dataset
+from ..data.splits import draw_subset
+from ..evaluation.detection import ACTIVITYNET_TIOU, evaluate_localizer
+
+TIMING_COLUMNS = ["fit_seconds", "select_seconds", "evaluate_seconds"]
+SELECTION_TABLE_COLUMNS = ["run_id", "step", "video_id", "rank", "utility", "duration"]
+
+
+@dataclass
+class LoopResult:
+    """``history``: one row per step; ``selections``: one row per chosen video (step, rank, utility)."""
+
+    history: pd.DataFrame
+    selections: pd.DataFrame
+
+
+@dataclass
+class _State:
+    seed: int
+    step: int
+    labelled: list
+    annotations: pd.DataFrame
+    localizer: object
+    history: list = field(default_factory=list)
+    selections: list = field(default_factory=list)
+
+
+class ActiveLearningLoop:
+    """One active-learning run.
+
+    ``localizer`` is cloned (with ``random_state`` set to this run's seed) and refit at every step;
+    ``selector`` follows :mod:`activeloc.active.base`; ``oracle`` answers
+    ``annotate(ids, random_state)``. ``checkpoint``: a file to save the state to after every step
+    and to resume from. ``run_id`` and the oracle's ``noise`` are recorded in the tables.
+    ``random_state``: an int for a reproducible run (None draws one, kept in the checkpoint).
+    """
+
+    def __init__(self, localizer, selector, oracle, *, batch_size: int = 64, initial_ratio: float = 0.1,
+                 budget_videos: int | None = None, budget_seconds: float | None = None,
+                 max_steps: int | None = None, checkpoint: str | os.PathLike | None = None,
+                 run_id: str = "run", random_state=0, tiou_thresholds=ACTIVITYNET_TIOU):
+        self.localizer = localizer
+        self.selector = selector
+        self.oracle = oracle
+        self.batch_size = batch_size
+        self.initial_ratio = initial_ratio
+        self.budget_videos = budget_videos
+        self.budget_seconds = budget_seconds
+        self.max_steps = max_steps
+        self.checkpoint = checkpoint
+        self.run_id = run_id
+        self.random_state = random_state
+        self.tiou_thresholds = tiou_thresholds
+
+    @staticmethod
+    def _seed(state_seed: int, step: int, purpose: int) -> int:
+        """The seed of one random decision: the run's seed, the step, and what it is for."""
+        return int(np.random.SeedSequence([state_seed, step, purpose]).generate_state(1)[0])
+
+    def _start(self, selection: Dataset) -> _State:
+        if self.checkpoint is not None and Path(self.checkpoint).exists():
+            return joblib.load(self.checkpoint)
+        seed = (self.random_state if isinstance(self.random_state, (int, np.integer))
+                else int(check_random_state(self.random_state).randint(2**31 - 1)))
+        labelled = draw_subset(selection.video_ids, ratio=self.initial_ratio, random_state=self._seed(seed, 0, 0))
+        annotations = self.oracle.annotate(labelled, random_state=self._seed(seed, 0, 2))
+        localizer = clone(self.localizer).set_params(random_state=int(seed))
+        return _State(int(seed), 0, labelled, annotations, localizer)
+
+    def _save(self, state: _State) -> None:
+        if self.checkpoint is not None:
+            dump_atomic(state, self.checkpoint)
+
+    def _spent(self, labelled: int, seconds: float) -> bool:
+        return ((self.budget_videos is not None and labelled >= self.budget_videos)
+                or (self.budget_seconds is not None and seconds >= self.budget_seconds))
+
+    def run(self, selection: Dataset, testing: Dataset, *, progress: bool = True) -> LoopResult:
+        """Run (or resume) until the pool is empty, the budget is spent or ``max_steps`` steps are done."""
+        if int(self.batch_size) < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        state = self._start(selection)
+        durations = selection.durations()
+        total = len(selection.video_ids)
+        total_seconds = float(durations.sum())
+        noise = getattr(self.oracle, "noise", np.nan)
+        selector_name = getattr(self.selector, "name", type(self.selector).__name__)
+        bar = tqdm(total=total, initial=len(state.labelled), desc=f"{self.run_id}", unit="video",
+                   disable=not progress, leave=False)
+        while not (state.history and state.history[-1]["final"]):
+            labelled_set = set(state.labelled)
+            train_gt = GroundTruth(durations.loc[state.labelled].to_frame("duration").assign(subset="training"),
+                                   state.annotations)
+            train = selection.subset(state.labelled, ground_truth=train_gt)
+            with timed() as fit:
+                state.localizer.fit(train)
+            with timed() as evaluation:
+                result = evaluate_localizer(state.localizer, testing, self.tiou_thresholds)
+
+            pool_ids = [v for v in selection.video_ids if v not in labelled_set]
+            seconds = float(durations.loc[state.labelled].sum())
+            final = (not pool_ids or self._spent(len(state.labelled), seconds)
+                     or (self.max_steps is not None and state.step + 1 >= self.max_steps))
+            row = {
+                "run_id": self.run_id, "selector": selector_name, "seed": state.seed,
+                "batch_size": self.batch_size, "noise": noise, "step": state.step,
+                "labelled_videos": len(state.labelled), "labelled_ratio": len(state.labelled) / total,
+                "seconds_labelled": seconds, "seconds_ratio": seconds / total_seconds,
+                **{f"mAP@{t:.2f}": m for t, m in zip(result.tiou_thresholds, result.mAP)},
+                "average_mAP": result.average_mAP, "fit_seconds": fit.seconds, "select_seconds": 0.0,
+                "evaluate_seconds": evaluation.seconds,
+                "convergence_warnings": getattr(state.localizer, "convergence_warnings_", 0), "final": final,
+            }
+            if not final:
+                batch = self.batch_size
+                if self.budget_videos is not None:
+                    batch = min(batch, self.budget_videos - len(state.labelled))
+                pool = selection.subset(pool_ids).without_labels()
+                with timed() as selecting:
+                    chosen = self.selector.select(state.localizer, train, pool, batch,
+                                                  random_state=self._seed(state.seed, state.step + 1, 1))
+                row["select_seconds"] = selecting.seconds
+                new_ids = chosen["video_id"].tolist()
+                answers = self.oracle.annotate(new_ids, random_state=self._seed(state.seed, state.step + 1, 2))
+                state.selections.extend(
+                    chosen.assign(run_id=self.run_id, step=state.step,
+                                  duration=durations.loc[new_ids].to_numpy()).to_dict("records"))
+                state.labelled = state.labelled + new_ids
+                state.annotations = pd.concat([state.annotations, answers], ignore_index=True)
+                bar.update(len(new_ids))
+            state.history.append(row)
+            state.step += 1
+            self._save(state)
+        bar.close()
+        history = pd.DataFrame(state.history).drop(columns="final")
+        selections = pd.DataFrame(state.selections, columns=SELECTION_TABLE_COLUMNS)
+        return LoopResult(history, selections[SELECTION_TABLE_COLUMNS])

@@ -1,0 +1,157 @@
+"""Videos as the localizer, the selectors and the loop see them.
+
+:class:`VideoSet` holds videos without their annotations: ids, durations and snippet features.
+It is what a selector gets as its pool: asking it for instances is an error, so a selector
+cannot read the answers it is meant to ask for. :class:`Dataset` adds the annotations (and,
+optionally, the category-disjoint splits). Subsets of either share one :class:`DerivedData`
+store, where deterministic functions of the features (the localizer's encoded candidate
+segments) are computed once for every video of the set first made and reused by every subset;
+nothing fitted is ever kept there.
+
+On disk a dataset is a folder (what ``01-dataset`` writes): ``ground_truth.json``,
+``splits.csv``, ``features.h5`` (the C3D layout) and ``parameters.json``;
+:func:`save_dataset` writes it, :func:`load_dataset` reads it and :func:`dataset_fingerprint`
+digests its contents.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..core.fingerprint import files_fingerprint
+from ..core.io import write_json_atomic, write_text_atomic
+from .annotations import GroundTruth, read_ground_truth, write_ground_truth
+from .features import FeatureStore, HDF5FeatureStore, write_hdf5_features
+
+DATASET_FILES = ("ground_truth.json", "splits.csv", "features.h5", "parameters.json")
+
+
+class LabelBlindError(AttributeError):
+    """A label-blind set of videos was asked for its annotations."""
+
+
+class DerivedData:
+    """Values derived deterministically from the features of ``universe``'s videos, built once on
+    first use and shared by every subset. Keys must be hashable values that say what the value
+    is computed from (e.g. a proposal source and an encoder, both frozen)."""
+
+    def __init__(self, universe):
+        self.universe = list(universe)
+        self._values: dict = {}
+
+    def get(self, key, build):
+        """The value for ``key``, built as ``build(universe)`` the first time."""
+        if key not in self._values:
+            self._values[key] = build(self.universe)
+        return self._values[key]
+
+
+class VideoSet:
+    """Videos without their annotations: ``video_ids``, their ``durations()`` and ``features``.
+
+    ``durations`` maps video ids to seconds (a Series or dict covering at least ``video_ids``).
+    """
+
+    def __init__(self, features: FeatureStore, durations, video_ids, *, derived: DerivedData | None = None):
+        self.features = features
+        self._durations = pd.Series(durations, dtype=float) if not isinstance(durations, pd.Series) else durations
+        self.video_ids = list(video_ids)
+        self.derived = derived if derived is not None else DerivedData(self.video_ids)
+
+    def durations(self) -> pd.Series:
+        """Seconds per video, in ``video_ids`` order."""
+        missing = pd.Index(self.video_ids).difference(self._durations.index)
+        if len(missing):
+            raise KeyError(f"no duration for videos {list(missing[:5])}")
+        return self._durations.loc[self.video_ids]
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def subset(self, video_ids) -> VideoSet:
+        """The same videos' data restricted to ``video_ids``, sharing the derived data."""
+        return VideoSet(self.features, self._durations, video_ids, derived=self.derived)
+
+    @property
+    def instances(self):
+        raise LabelBlindError(f"this set of {len(self.video_ids)} videos is label-blind (an unlabelled pool): "
+                              "its annotations are what the oracle is asked for")
+
+    @property
+    def ground_truth(self):
+        return self.instances
+
+
+class Dataset(VideoSet):
+    """Annotations, features and the videos in play.
+
+    ``video_ids`` defaults to the index of ``splits`` when given, else to every video of
+    ``ground_truth``; ``splits`` is the table of :func:`activeloc.data.splits.make_splits`.
+    """
+
+    def __init__(self, ground_truth: GroundTruth, features: FeatureStore, video_ids=None,
+                 splits: pd.DataFrame | None = None, *, derived: DerivedData | None = None):
+        if video_ids is None:
+            video_ids = splits.index if splits is not None else ground_truth.videos.index
+        super().__init__(features, ground_truth.durations(), video_ids, derived=derived)
+        self._ground_truth = ground_truth
+        self.splits = splits
+
+    @property
+    def ground_truth(self) -> GroundTruth:
+        return self._ground_truth
+
+    @property
+    def instances(self) -> pd.DataFrame:
+        inst = self._ground_truth.instances
+        return inst[inst["video_id"].isin(self.video_ids)]
+
+    def subset(self, video_ids, ground_truth: GroundTruth | None = None) -> Dataset:
+        """The same data restricted to ``video_ids``, sharing the derived data.
+
+        ``ground_truth`` replaces the annotations (e.g. those an oracle returned).
+        """
+        return Dataset(ground_truth or self._ground_truth, self.features, list(video_ids), self.splits,
+                       derived=self.derived)
+
+    def split(self, name: str) -> Dataset:
+        if self.splits is None:
+            raise ValueError("this dataset has no splits")
+        return self.subset(self.splits.index[self.splits["split"] == name])
+
+    def without_labels(self) -> VideoSet:
+        """The same videos, label-blind (what a selector's pool is)."""
+        return VideoSet(self.features, self._durations, self.video_ids, derived=self.derived)
+
+
+def save_dataset(folder: str | os.PathLike, ground_truth: GroundTruth, features: FeatureStore,
+                 splits: pd.DataFrame, parameters: dict) -> Path:
+    """Write a dataset folder (each file atomically, ``parameters.json`` last); returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_ground_truth(ground_truth, folder / "ground_truth.json")
+    write_text_atomic(splits.rename_axis("video_id").reset_index().to_csv(index=False), folder / "splits.csv")
+    write_hdf5_features(features, folder / "features.h5", video_ids=list(splits.index))
+    write_json_atomic(parameters, folder / "parameters.json", indent=2)
+    return folder
+
+
+def load_dataset(folder: str | os.PathLike) -> Dataset:
+    """Read what :func:`save_dataset` wrote."""
+    folder = Path(folder)
+    for name in DATASET_FILES[:3]:
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder / name}: no such file (is {folder} a dataset folder written by 01-dataset?)")
+    gt = read_ground_truth(folder / "ground_truth.json")
+    splits = pd.read_csv(folder / "splits.csv", dtype={"video_id": str}).set_index("video_id")
+    store = HDF5FeatureStore(folder / "features.h5", gt.durations().to_dict())
+    return Dataset(gt, store, list(splits.index), splits)
+
+
+def dataset_fingerprint(folder: str | os.PathLike) -> str:
+    """A digest of a dataset folder's contents (its four files; an absent file hashes as absent)."""
+    folder = Path(folder)
+    return files_fingerprint([folder / name for name in DATASET_FILES], folder)

@@ -1,0 +1,262 @@
+"""Snippet-level video features behind one interface, and segment features by average pooling.
+
+Three backends share :class:`FeatureStore`:
+
+* :class:`InMemoryFeatureStore`: a dict of ``video_id -> (T, D)`` arrays;
+* :class:`HDF5FeatureStore`: the official ActivityNet C3D layout, one group ``v_<id>`` per video
+  holding dataset ``c3d_features`` (``T x D``);
+* :class:`NpyFolderFeatureStore`: a folder of ``<video_id>.npy`` (or ``v_<video_id>.npy``).
+
+Snippet times. Snippet ``i`` covers frames ``[i * stride, i * stride + window)``; the ``T``
+snippets span the video, so a frame lasts ``duration / ((T - 1) * stride + window)`` seconds.
+The official C3D release has ``window=16, stride=8``; stores written by this package record their
+own values as HDF5 attributes.
+
+Pooling. A segment ``[t0, t1]`` covers the snippets whose centre lies inside it (the nearest
+snippet if none does); its feature is their mean, computed from per-video prefix sums, so each
+segment costs O(D) whatever its length.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..core.io import atomic_path
+
+C3D_DATASET = "c3d_features"
+
+
+class FeatureError(LookupError):
+    """Missing or malformed features; names the store and the video."""
+
+    def __str__(self) -> str:  # LookupError would quote the message
+        return str(self.args[0])
+
+
+def snippet_bounds(n_snippets: int, duration: float, window: int = 16, stride: int = 8) -> np.ndarray:
+    """``(T, 2)`` start and end seconds of each snippet of a video."""
+    if n_snippets <= 0:
+        return np.zeros((0, 2))
+    seconds_per_frame = duration / ((n_snippets - 1) * stride + window)
+    start = np.arange(n_snippets) * stride * seconds_per_frame
+    return np.column_stack([start, start + window * seconds_per_frame])
+
+
+class FeatureStore(ABC):
+    """Snippet features of videos, with pooled segment features.
+
+    ``durations`` maps video ids to seconds (a dict or a pandas Series); it fixes snippet times.
+    ``cache_size`` bounds how many videos' prefix sums are kept in memory.
+    """
+
+    def __init__(self, durations: Mapping[str, float], *, window: int = 16, stride: int = 8,
+                 cache_size: int = 512):
+        self.durations = durations
+        self.window = window
+        self.stride = stride
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+    @property
+    @abstractmethod
+    def video_ids(self) -> list[str]:
+        """Videos that have features."""
+
+    @abstractmethod
+    def _load(self, video_id: str) -> np.ndarray | None:
+        """The ``(T, D)`` array of one video, or None when the store has none."""
+
+    @property
+    def source(self) -> str:
+        return type(self).__name__
+
+    def __contains__(self, video_id: str) -> bool:
+        return video_id in set(self.video_ids)
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    @property
+    def feature_dim(self) -> int:
+        ids = self.video_ids
+        if not ids:
+            raise FeatureError(f"{self.source}: the store holds no videos")
+        return self.snippets(ids[0]).shape[1]
+
+    def snippets(self, video_id: str) -> np.ndarray:
+        """The ``(T, D)`` snippet features of ``video_id``."""
+        feats = self._load(video_id)
+        if feats is None:
+            raise FeatureError(f"{self.source}: video {video_id!r}: no features")
+        feats = np.asarray(feats)
+        if feats.ndim != 2 or feats.shape[0] == 0:
+            raise FeatureError(
+                f"{self.source}: video {video_id!r}: features must be a non-empty T x D array, got shape {feats.shape}"
+            )
+        if not np.isfinite(feats).all():
+            raise FeatureError(f"{self.source}: video {video_id!r}: features contain NaN or infinity")
+        return feats
+
+    def duration(self, video_id: str) -> float:
+        try:
+            return float(self.durations[video_id])
+        except KeyError:
+            raise FeatureError(f"{self.source}: video {video_id!r}: no duration known") from None
+
+    def snippet_bounds(self, video_id: str) -> np.ndarray:
+        return snippet_bounds(len(self.snippets(video_id)), self.duration(video_id), self.window, self.stride)
+
+    def _prefix(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:
+        if video_id in self._cache:
+            self._cache.move_to_end(video_id)
+            return self._cache[video_id]
+        feats = self.snippets(video_id)
+        prefix = np.zeros((feats.shape[0] + 1, feats.shape[1]))
+        np.cumsum(feats, axis=0, out=prefix[1:])
+        bounds = snippet_bounds(len(feats), self.duration(video_id), self.window, self.stride)
+        entry = (prefix, bounds.mean(axis=1))
+        self._cache[video_id] = entry
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return entry
+
+    def segment_features(self, video_id: str, segments) -> np.ndarray:
+        """``(n, D)`` mean snippet feature of each ``[t_start, t_end]`` row of ``segments``."""
+        prefix, centres = self._prefix(video_id)
+        seg = np.asarray(segments, dtype=float).reshape(-1, 2)
+        lo = np.searchsorted(centres, seg[:, 0], side="left")
+        hi = np.searchsorted(centres, seg[:, 1], side="right")
+        empty = hi <= lo
+        if empty.any():
+            # No centre inside: take the snippet nearest to the segment's midpoint.
+            mid = seg[empty].mean(axis=1)
+            right = np.clip(np.searchsorted(centres, mid), 0, len(centres) - 1)
+            left = np.clip(right - 1, 0, None)
+            nearest = np.where(np.abs(centres[left] - mid) <= np.abs(centres[right] - mid), left, right)
+            lo[empty], hi[empty] = nearest, nearest + 1
+        return (prefix[hi] - prefix[lo]) / (hi - lo)[:, None]
+
+
+class InMemoryFeatureStore(FeatureStore):
+    """Features held in a dict ``video_id -> (T, D)`` array."""
+
+    def __init__(self, features: Mapping[str, np.ndarray], durations: Mapping[str, float], **kwargs):
+        super().__init__(durations, **kwargs)
+        self.features = features
+
+    @property
+    def video_ids(self) -> list[str]:
+        return list(self.features)
+
+    def _load(self, video_id: str):
+        return self.features.get(video_id)
+
+
+class HDF5FeatureStore(FeatureStore):
+    """The official ActivityNet C3D layout: group ``v_<id>`` (or ``<id>``) with dataset ``c3d_features``.
+
+    ``window`` and ``stride`` default to the file's attributes of those names, else to C3D's 16 and 8.
+    """
+
+    def __init__(self, path: str | os.PathLike, durations: Mapping[str, float], *,
+                 window: int | None = None, stride: int | None = None, dataset: str = C3D_DATASET, **kwargs):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FeatureError(f"{self.path}: feature file not found")
+        self.dataset = dataset
+        self._file = h5py.File(self.path, "r")
+        attrs = self._file.attrs
+        super().__init__(
+            durations,
+            window=int(attrs.get("window", 16)) if window is None else window,
+            stride=int(attrs.get("stride", 8)) if stride is None else stride,
+            **kwargs,
+        )
+        self._groups = {name[2:] if name.startswith("v_") else name: name for name in self._file}
+
+    @property
+    def source(self) -> str:
+        return str(self.path)
+
+    @property
+    def video_ids(self) -> list[str]:
+        return list(self._groups)
+
+    def _load(self, video_id: str):
+        name = self._groups.get(video_id)
+        if name is None:
+            return None
+        group = self._file[name]
+        if self.dataset not in group:
+            raise FeatureError(f"{self.path}: video {video_id!r}: group {name!r} has no dataset {self.dataset!r}")
+        return group[self.dataset][()]
+
+    def close(self) -> None:
+        self._file.close()
+
+    # Pickled by path, so that parallel workers (joblib, Dask) reopen the file instead of failing on its handle.
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_file"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._file = h5py.File(self.path, "r")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class NpyFolderFeatureStore(FeatureStore):
+    """A folder of ``<video_id>.npy`` (or ``v_<video_id>.npy``) files, each ``T x D``."""
+
+    def __init__(self, folder: str | os.PathLike, durations: Mapping[str, float], **kwargs):
+        super().__init__(durations, **kwargs)
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FeatureError(f"{self.folder}: feature folder not found")
+        self._files = {}
+        for path in sorted(self.folder.glob("*.npy")):
+            vid = path.stem[2:] if path.stem.startswith("v_") else path.stem
+            self._files[vid] = path
+
+    @property
+    def source(self) -> str:
+        return str(self.folder)
+
+    @property
+    def video_ids(self) -> list[str]:
+        return list(self._files)
+
+    def _load(self, video_id: str):
+        path = self._files.get(video_id)
+        return None if path is None else np.load(path)
+
+
+def write_hdf5_features(store: FeatureStore, path: str | os.PathLike, video_ids: Iterable[str] | None = None,
+                        *, dtype="float32") -> None:
+    """Write a store's features in the official C3D layout (with ``window``/``stride`` attributes), atomically."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
+        out.attrs["window"] = store.window
+        out.attrs["stride"] = store.stride
+        for vid in store.video_ids if video_ids is None else video_ids:
+            out.create_group(f"v_{vid}").create_dataset(C3D_DATASET, data=store.snippets(vid).astype(dtype))
+
+
+def write_npy_folder(store: FeatureStore, folder: str | os.PathLike, video_ids: Iterable[str] | None = None) -> None:
+    """Write one ``<video_id>.npy`` per video, each atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for vid in store.video_ids if video_ids is None else video_ids:
+        with atomic_path(folder / f"{vid}.npy") as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, store.snippets(vid))

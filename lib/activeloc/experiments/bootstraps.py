@@ -1,0 +1,69 @@
+"""Learned selectors bootstrapped once per grid and kept as artefacts for the workers to load.
+
+An artefact's name is a digest of what the bootstrap was computed from: the dataset's content,
+the code, the Knowledge-Source sample size, the localizer template and the selector's parameters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from ..active.base import LearnedSelector
+from ..active.cost import PerSecondSelector
+from ..active.registry import make_selector, split_selector_name
+from ..core.io import dump_atomic
+from ..core.timing import timed
+from .parallel import parallel_backend
+
+
+def selector_artefact(cell: dict) -> Path:
+    """Where the cell's learned selector is kept (one file for a selector and its cost-aware variant)."""
+    base = split_selector_name(cell["selector"])[0]
+    key = joblib.hash({"selector": base, "params": cell["selector_params"], "dataset": cell["dataset"],
+                       "code": cell["code"], "knowledge_videos": cell["knowledge_videos"],
+                       "localizer": cell["localizer"]}, hash_name="sha1")[:16]
+    return Path(cell["dataset_dir"]) / "selectors" / f"{base}-{key}.joblib"
+
+
+def bootstrapped_selector(cell: dict, knowledge_source, *, n_jobs: int = 1, scheduler: str | None = None):
+    """The cell's selector, fitted on ``knowledge_source`` if it learns from it.
+
+    A learned selector is loaded from :func:`selector_artefact` if that file exists, else fitted
+    (learning with the cell's localizer unless its parameters name another) and written atomically.
+    A cost-aware variant wraps the same bootstrap as its plain selector. The fit's joblib work
+    (LAL's Monte-Carlo subsets) runs on ``n_jobs`` local processes, or on the Dask cluster at
+    ``scheduler``.
+    """
+    base, per_second = split_selector_name(cell["selector"])
+    selector = make_selector(base, **cell["selector_params"])
+    if isinstance(selector, LearnedSelector):
+        artefact = selector_artefact(cell)
+        if artefact.exists():
+            selector = joblib.load(artefact)
+        else:
+            if selector.localizer is None:
+                selector.set_params(localizer=clone(cell["localizer"]))
+            with timed() as elapsed, parallel_backend(n_jobs, scheduler):
+                selector.fit(knowledge_source)
+            selector.bootstrap_seconds_ = elapsed.seconds
+            dump_atomic(selector, artefact)
+    return PerSecondSelector(selector) if per_second else selector
+
+
+def bootstrap_report(cells: list[dict]) -> pd.DataFrame:
+    """One row per learned selector of ``cells`` (bootstrapped already): bootstrap seconds, artefact
+    size and, for LAL, the regressor's held-out R2."""
+    rows = []
+    for name, cell in {split_selector_name(c["selector"])[0]: c for c in cells}.items():
+        path = selector_artefact(cell)
+        if path.exists():
+            selector = joblib.load(path)
+            rows.append({"selector": name,
+                         "bootstrap_seconds": getattr(selector, "bootstrap_seconds_", np.nan),
+                         "artefact_bytes": path.stat().st_size, "regressor_r2": getattr(selector, "r2_", np.nan)})
+    return pd.DataFrame(rows, columns=["selector", "bootstrap_seconds", "artefact_bytes", "regressor_r2"])

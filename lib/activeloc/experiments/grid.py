@@ -1,0 +1,102 @@
+"""The experiment grid: active-learning runs (selector x batch size x noise x seed) as plain cells,
+run locally with joblib or on a Dask cluster, each finished run written once as Parquet and never
+recomputed.
+
+A cell fully describes one run: the dataset (its folder and the fingerprint of its content), the
+code (a fingerprint of the package's sources), the localizer template, the subsample sizes and the
+run's own settings. Its id is a digest of all of that but the folder, so results computed from
+other data, other code or another localizer are never read back as this run's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import joblib
+import pandas as pd
+from sklearn.base import clone
+
+from ..active.loop import ActiveLearningLoop
+from ..active.oracles import SimulatedOracle
+from ..active.registry import split_selector_name
+from ..core.fingerprint import code_fingerprint
+from ..data.dataset import dataset_fingerprint
+from ..localization.localizer import StageWiseLocalizer
+from .bootstraps import bootstrapped_selector
+from .inputs import load_study_data
+from .parallel import run_each
+from .storage import read_table, save_parquet
+
+SIZE_KEYS = ("selection_videos", "testing_videos", "knowledge_videos")
+
+
+def default_localizer() -> StageWiseLocalizer:
+    """The grid's localizer template when none is given: warm refits, as the loop's steps are small."""
+    return StageWiseLocalizer(warm_start=True)
+
+
+def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, localizer=None, selection_videos=None,
+               testing_videos=None, knowledge_videos=None, initial_ratio: float = 0.1,
+               selector_params: dict | None = None) -> list[dict]:
+    """The grid as a list of cells (see the module docstring). ``localizer``: the template every
+    run clones and every learned selector learns with (None: :func:`default_localizer`).
+    ``selector_params``: per selector name, its parameters (a ``-per-second`` variant without its
+    own takes its plain selector's)."""
+    common = {"dataset_dir": str(dataset_dir), "dataset": dataset_fingerprint(dataset_dir),
+              "code": code_fingerprint(), "localizer": localizer if localizer is not None else default_localizer(),
+              "selection_videos": selection_videos or None, "testing_videos": testing_videos or None,
+              "knowledge_videos": knowledge_videos or None, "initial_ratio": initial_ratio}
+    selector_params = selector_params or {}
+    return [{**common, "selector": s, "selector_params": _params_of(s, selector_params), "batch_size": int(b),
+             "noise": float(n), "seed": int(r)}
+            for s in selectors for b in batch_sizes for n in noises for r in seeds]
+
+
+def _params_of(selector: str, selector_params: dict) -> dict:
+    return selector_params.get(selector, selector_params.get(split_selector_name(selector)[0], {}))
+
+
+def cell_id(cell: dict) -> str:
+    """A digest of everything that decides a run's result (all of the cell but its folder)."""
+    return joblib.hash({k: v for k, v in cell.items() if k != "dataset_dir"}, hash_name="sha1")[:16]
+
+
+def study_data(cell: dict):
+    """The cell's Selection, Testing and Knowledge-Source (the folder must still hold its dataset)."""
+    return load_study_data(cell["dataset_dir"], fingerprint=cell["dataset"], **{k: cell[k] for k in SIZE_KEYS})
+
+
+def run_cell(cell: dict, out_dir: str) -> str:
+    """Run one cell (resuming its checkpoint if any) and write its tables; skip it if already done."""
+    out = Path(out_dir)
+    cid = cell_id(cell)
+    history_path = out / "history" / f"{cid}.parquet"
+    if history_path.exists():
+        return cid
+    data = study_data(cell)
+    loop = ActiveLearningLoop(
+        clone(cell["localizer"]), bootstrapped_selector(cell, data.knowledge),
+        SimulatedOracle(data.selection.ground_truth, noise=cell["noise"]), batch_size=cell["batch_size"],
+        initial_ratio=cell["initial_ratio"], checkpoint=out / "checkpoints" / f"{cid}.joblib",
+        run_id=cid, random_state=cell["seed"],
+    )
+    result = loop.run(data.selection, data.testing, progress=False)
+    save_parquet(result.selections, out / "selections" / f"{cid}.parquet")
+    save_parquet(result.history.assign(**{k: cell[k] for k in SIZE_KEYS}), history_path)  # last: marks it done
+    (out / "checkpoints" / f"{cid}.joblib").unlink(missing_ok=True)
+    return cid
+
+
+def run_grid(cells: list[dict], out_dir: str | os.PathLike, *, n_jobs: int = 1,
+             scheduler: str | None = None) -> pd.DataFrame:
+    """Run the cells not done yet (on ``n_jobs`` local processes, or on the Dask cluster at
+    ``scheduler``) and return the history of every cell of ``cells``. Workers must see ``out_dir``
+    and the dataset folder."""
+    out_dir = str(Path(out_dir).resolve())
+    todo = [c for c in cells if not (Path(out_dir) / "history" / f"{cell_id(c)}.parquet").exists()]
+    if todo:
+        run_each(run_cell, todo, n_jobs=n_jobs, scheduler=scheduler, desc="grid", unit="run", out_dir=out_dir)
+    wanted = {cell_id(c) for c in cells}
+    history = read_table(Path(out_dir) / "history")
+    return history[history["run_id"].isin(wanted)].reset_index(drop=True)

@@ -1,0 +1,79 @@
+"""Run the numbered notebooks in order through papermill with a named profile's parameters.
+
+Profiles: see :mod:`activeloc.reporting.profiles`. A sub-table ``"<stem>@<variant>"`` runs the
+notebook once more, right after, with its values over the stem's: this is how the notebooks run
+on a second testbed. A run whose ``testbed`` cannot be built here (its real data absent) is
+skipped with the reason. Executed copies go to ``reports/notebooks/`` (``<stem>@<variant>.ipynb``
+for a variant); a failed one is kept there for inspection. At the end the key figures of the
+tables go to ``reports/SUMMARY.md`` (:mod:`activeloc.reporting.summary`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import papermill as pm
+from tqdm.auto import tqdm
+
+from ..core.paths import project_root
+from ..core.timing import timed
+from ..data.testbeds import missing_testbed_data
+from .profiles import load_profiles, runs_of
+from .summary import write_summary
+
+
+class PipelineError(RuntimeError):
+    """A notebook failed; names the notebook, the cell and where the failed copy is."""
+
+
+def notebooks(root: Path | None = None, only=None) -> list[Path]:
+    """The pipeline's notebooks in order; ``only`` keeps those whose number (``"01"``) or stem is listed."""
+    root = root or project_root()
+    found = sorted(p for p in (root / "notebooks").glob("[0-9][0-9]*-*.ipynb") if ".ipynb_checkpoints" not in str(p))
+    if only:
+        wanted = {str(x) for x in only}
+        found = [p for p in found if p.stem in wanted or p.stem.split("-")[0] in wanted]
+        if not found:
+            raise PipelineError(f"no notebook matches {sorted(wanted)}")
+    return found
+
+
+def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
+                 kernel_name: str = "python3", overrides: dict | None = None) -> list[dict]:
+    """Execute the notebooks, then write ``reports/SUMMARY.md``; returns one record per run
+    (``notebook, output, seconds``, and ``skipped`` with the reason for a run whose testbed's
+    data is absent).
+
+    ``overrides`` maps a notebook stem (or ``stem@variant``) to parameters that take precedence
+    over the profile's; a stem's apply to its variants too.
+    """
+    root = root or project_root()
+    profiles = load_profiles(root)
+    if profile not in profiles:
+        raise PipelineError(f"unknown profile {profile!r}; notebooks/profiles.toml defines {sorted(profiles)}")
+    out_dir = root / "reports" / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    overrides = overrides or {}
+    todo = [(nb, name, {**params, **overrides.get(nb.stem, {}), **overrides.get(name, {})})
+            for nb in notebooks(root, only) for name, params in runs_of(profiles[profile], nb.stem)]
+    records = []
+    for nb, name, params in tqdm(todo, desc=f"pipeline ({profile})", unit="notebook"):
+        params.setdefault("profile", profile)
+        output = out_dir / f"{name}.ipynb"
+        reason = missing_testbed_data(params.get("testbed", "simulated"), root)
+        if reason:
+            tqdm.write(f"skipping {name}: {reason}")
+            records.append({"notebook": output.name, "output": None, "seconds": 0.0, "skipped": reason})
+            continue
+        try:
+            with timed() as elapsed:
+                pm.execute_notebook(nb, output, parameters=params, cwd=str(root), kernel_name=kernel_name,
+                                    progress_bar=True)
+        except pm.PapermillExecutionError as exc:
+            raise PipelineError(
+                f"{nb.relative_to(root)}{'' if name == nb.stem else f' (run {name})'}: cell {exc.exec_count} (index {exc.cell_index}) failed with "
+                f"{exc.ename}: {exc.evalue}; the failed copy is {output.relative_to(root)}"
+            ) from None
+        records.append({"notebook": output.name, "output": str(output), "seconds": elapsed.seconds})
+    write_summary(root, profile, records)
+    return records

@@ -1,0 +1,186 @@
+"""Figures, drawn with seaborn on matplotlib's non-interactive backend when run headless."""
+
+from __future__ import annotations
+
+import matplotlib
+
+if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline", "module://ipympl")):
+    matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from ..evaluation.curves import interpolate_curves
+
+
+def _axes(figsize=(7, 5)):
+    sns.set_theme(style="whitegrid", context="notebook")
+    return plt.subplots(figsize=figsize)
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+TEMPORAL_ATTRIBUTES = {
+    "duration": "video duration (s)",
+    "length": "instance length (s)",
+    "coverage": "instance coverage (length / duration)",
+    "instances_per_video": "instances per video",
+}
+
+
+def plot_temporal_comparison(simulated: dict, real: dict, ks: pd.DataFrame):
+    """Four panels, simulated against real, one per temporal attribute, KS distance in each title."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
+    ks = ks.set_index("attribute")["ks"]
+    for ax, (attr, xlabel) in zip(axes, TEMPORAL_ATTRIBUTES.items()):
+        frame = pd.concat([
+            pd.DataFrame({"value": np.asarray(simulated[attr], dtype=float), "data": "simulated"}),
+            pd.DataFrame({"value": np.asarray(real[attr], dtype=float), "data": "ActivityNet 1.3"}),
+        ], ignore_index=True)
+        if attr == "instances_per_video":
+            frame["value"] = frame["value"].clip(upper=8)
+            sns.histplot(frame, x="value", hue="data", discrete=True, stat="proportion",
+                         common_norm=False, multiple="dodge", shrink=0.8, ax=ax)
+            ax.set_xlabel("instances per video (8 = 8 or more)")
+        else:
+            sns.ecdfplot(frame, x="value", hue="data", ax=ax)
+            ax.set_xlim(0, frame["value"].quantile(0.995))  # a few very long videos would squash the rest
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("cumulative fraction")
+        ax.set_title(f"{attr.replace('_', ' ')}: KS = {ks[attr]:.3f}")
+    fig.suptitle("Simulated temporal structure against real ActivityNet 1.3 (training + validation)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_proposal_recall(curves: pd.DataFrame):
+    """AR against AN, one line per ``source`` (columns ``source, an, ar``)."""
+    fig, ax = _axes((6, 4.5))
+    sns.lineplot(curves, x="an", y="ar", hue="source", ax=ax)
+    ax.set_ylim(0, 1)
+    return _finish(fig, ax, "average number of proposals per video (AN)", "average recall, tIoU 0.5:0.05:0.95 (AR)",
+                   "Sliding-window candidates: AR@AN")
+
+
+def plot_learning_curve(curve: pd.DataFrame, band=(0.4, 0.7), band_ratio: float = 0.1):
+    """Fraction of full average mAP against labelled ratio, mean and 95 % confidence band over seeds;
+    the shaded bar marks the range the 10 % model is calibrated to fall in."""
+    fig, ax = _axes((6.5, 4.5))
+    ax.fill_between([band_ratio - 0.015, band_ratio + 0.015], *band, color="tab:orange", alpha=0.25,
+                    label=f"calibration band at {band_ratio:.0%}")
+    sns.lineplot(curve, x="ratio", y="fraction_of_full", marker="o", errorbar=("ci", 95), ax=ax,
+                 label="stage-wise localizer (mean, 95 % CI)")
+    ax.set_ylim(0, 1.1)
+    ax.legend(loc="lower right")
+    return _finish(fig, ax, "ratio of labelled Selection videos (random subset)",
+                   "fraction of full average mAP (tIoU 0.5:0.95)", "Localizer learning curve on random subsets")
+
+
+# The paper's Figure 3 numbers, where it gives them.
+PAPER_RATIO_TO_80 = {"LAL": 0.35, "MCLE": 0.38, "uncertainty": 0.42, "random": 0.65}
+PAPER_MCLE_AULC = {16: 0.75, 32: 0.75, 64: 0.65}
+
+
+LEARNING_CURVE_AXES = {  # x column: (its AULC column in the per-run table, axis label)
+    "labelled_ratio": ("aulc", "ratio of labelled Selection videos"),
+    "seconds_ratio": ("aulc_seconds", "ratio of Selection's seconds of video annotated"),
+}
+
+
+def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame, x: str = "labelled_ratio", testbed: str | None = None):
+    """% of full mAP against labelled ratio (or, with ``x="seconds_ratio"``, against the fraction of
+    seconds of video annotated) per selector, mean and 95 % band over seeds; the paper's ratios
+    needed for 80 % are marked on the per-video axis."""
+    fig, ax = _axes()
+    aulc_column, xlabel = LEARNING_CURVE_AXES[x]
+    aulc = per_run.groupby("selector")[aulc_column].mean()
+    if x != "labelled_ratio":  # runs reach different x at each step: average them on one grid
+        curves = interpolate_curves(curves, x)
+    data = curves.sort_values("selector").assign(
+        selector=lambda d: d["selector"].map(lambda s: f"{s} (AULC {aulc[s]:.3f})"),
+        percent=lambda d: 100 * d["fraction_of_full"])
+    sns.lineplot(data, x=x, y="percent", hue="selector", errorbar=("ci", 95), ax=ax)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.axhline(80, color="grey", lw=1, ls="--")
+    if x == "labelled_ratio":
+        # Labels hang below the 80 % line, clear of the curves' plateau and the title.
+        for name, ratio in PAPER_RATIO_TO_80.items():
+            ax.plot([ratio], [80], marker="v", color="black", ms=7)
+            ax.annotate(f"paper {name}", (ratio, 80), xytext=(0, -8), textcoords="offset points", rotation=90,
+                        ha="center", va="top", fontsize=8)
+    title = "Figure 3 (left): selection functions" if x == "labelled_ratio" else "Learning curves in annotation cost"
+    return _finish(fig, ax, xlabel, "% of full mAP (average mAP, tIoU 0.5:0.95)", _titled(title, testbed))
+
+
+def _titled(title: str, testbed: str | None) -> str:
+    return title if testbed is None else f"{title} [{testbed}]"
+
+
+def plot_fig3_center(per_run: pd.DataFrame, testbed: str | None = None):
+    """AULC against batch size per selector (mean and 95 % bootstrap interval over seeds), the paper's MCLE points marked."""
+    fig, ax = _axes()
+    sns.pointplot(per_run, x="batch_size", y="aulc", hue="selector", errorbar=("ci", 95), dodge=0.2,
+                  native_scale=True, log_scale=(2, None), ax=ax)
+    ax.scatter(list(PAPER_MCLE_AULC), list(PAPER_MCLE_AULC.values()), marker="x", color="black",
+               label="paper: MCLE", zorder=5)
+    sizes = sorted(per_run["batch_size"].unique())
+    ax.set_xticks(sizes, [str(b) for b in sizes])
+    ax.legend()
+    return _finish(fig, ax, "batch size (videos per step, log scale)", "AULC (% of full mAP vs labelled ratio)",
+                   _titled("Figure 3 (centre): effect of batch size", testbed))
+
+
+def plot_fig3_right(per_run: pd.DataFrame, testbed: str | None = None):
+    """AULC against oracle noise per selector (mean and 95 % bootstrap interval over seeds)."""
+    fig, ax = _axes()
+    sns.pointplot(per_run.assign(noise_pct=100 * per_run["noise"]), x="noise_pct", y="aulc", hue="selector",
+                  errorbar=("ci", 95), dodge=0.4, native_scale=True, ax=ax)
+    return _finish(fig, ax, "oracle noise (%): returned instances have mean tIoU 1 - noise with the truth",
+                   "AULC (% of full mAP vs labelled ratio)", _titled("Figure 3 (right): effect of a noisy oracle", testbed))
+
+
+def plot_monte_carlo(data: pd.DataFrame):
+    """LAL's Monte-Carlo targets: their distribution, and against the labelled-set size."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    sns.histplot(data, x="target", bins=40, ax=left)
+    left.axvline(0, color="grey", lw=1, ls="--")
+    left.set(xlabel="gain in attention mAP from one added video", title="Monte-Carlo targets")
+    sns.scatterplot(data, x="labelled", y="target", s=12, alpha=0.5, ax=right)
+    sns.regplot(data, x="labelled", y="target", x_bins=8, fit_reg=False, color="tab:red", ax=right)
+    right.axhline(0, color="grey", lw=1, ls="--")
+    right.set(xlabel="labelled Knowledge-Source videos", ylabel="gain in attention mAP",
+              title="Gain against labelled-set size (red: 8 bins, mean and 95 % CI)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_predicted_vs_actual(predictions: pd.DataFrame, r2: float):
+    """Cross-validated predictions of the LAL regressor against the Monte-Carlo targets."""
+    fig, ax = _axes((5.5, 5))
+    sns.scatterplot(predictions, x="target", y="predicted", hue="labelled", s=14, palette="viridis", ax=ax)
+    low, high = predictions[["target", "predicted"]].min().min(), predictions[["target", "predicted"]].max().max()
+    ax.plot([low, high], [low, high], color="grey", lw=1, ls="--")
+    return _finish(fig, ax, "Monte-Carlo target (gain in attention mAP)", "predicted (5-fold cross-validation)",
+                   f"LAL regressor (held-out R2 {r2:.2f})")
+
+
+def plot_feature_importances(importances: pd.DataFrame, top: int = 15):
+    """The ``top`` features by permutation importance, coloured by group, with their spread."""
+    fig, ax = _axes((7, 0.35 * top + 1.5))
+    shown = importances.head(top)
+    colours = dict(zip(sorted(importances["group"].unique()), sns.color_palette(n_colors=2)))
+    ax.barh(shown["feature"], shown["importance_mean"], xerr=shown["importance_std"],
+            color=[colours[g] for g in shown["group"]])
+    ax.invert_yaxis()
+    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c, label=g) for g, c in colours.items()], loc="lower right")
+    return _finish(fig, ax, "drop in held-out R2 when shuffled", "", "What the LAL regressor relies on")
