@@ -29,9 +29,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# JupyterLab at the project root (README, reports/ and data/ in its file browser), opened on notebooks/.
+# JupyterLab at the project root (README, reports/ and data/ in its file browser), opened on notebooks/;
+# root accounts (containers, CI machines) need Jupyter's explicit consent.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
+		$(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 
 clean:
 	rm -rf reports/notebooks/* reports/figures/* reports/tables/* data/processed/*

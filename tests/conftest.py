@@ -5,6 +5,7 @@ annotations' fixtures), ``slow`` (subprocesses, clusters, bigger fits), ``notebo
 ``browser`` (a real browser). ``make test-fast`` runs what is none of slow, notebook and browser.
 """
 
+import shutil
 import warnings
 from pathlib import Path
 
@@ -56,6 +57,19 @@ def anet_raw(anet_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return read_ground_truth(anet_path, repair=False)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A copy of the project's notebooks in a fresh folder, so runs never touch the real reports/;
+    it sees the real shared data where this checkout does."""
+    monkeypatch.setenv("ACTIVELOC_SHARED_DATA", str(SHARED))
+    monkeypatch.delenv("ACTIVELOC_ROOT", raising=False)  # it would send kernels to the real project
+    copy = tmp_path / "project"
+    copy.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", copy)
+    shutil.copytree(ROOT / "notebooks", copy / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return copy
 
 
 def simulated_dataset(seed=0, n=900, classes=12, feature_dim=16, **simulator):

@@ -1,5 +1,3 @@
-import shutil
-
 import nbformat
 import numpy as np
 import pandas as pd
@@ -11,16 +9,6 @@ from activeloc.reporting.profiles import load_profiles
 from conftest import ANET, ROOT, SHARED
 
 pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("notebooks")]
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A copy of the project's notebooks in a fresh folder, so runs never touch the real reports/;
-    it sees the real shared data where this checkout does."""
-    monkeypatch.setenv("ACTIVELOC_SHARED_DATA", str(SHARED))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    return tmp_path
 
 
 @pytest.mark.realdata  # 01 compares with the real annotations when they are present

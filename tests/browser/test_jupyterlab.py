@@ -1,0 +1,144 @@
+"""The newcomer's path in a real browser: JupyterLab opens notebook 01 as `make lab` does, the user
+switches the parameters cell to the tiny profile, runs all cells and sees outputs, none of them an error."""
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOK = "notebooks/01-dataset.ipynb"
+KERNEL = "Python 3 (activeloc)"
+SCREENSHOT = ROOT / "reports" / "figures" / "ui" / "jupyterlab-01-dataset.png"
+RUN_TIMEOUT_MS = 5 * 60 * 1000
+
+pytestmark = [pytest.mark.browser, pytest.mark.realdata]  # 01 compares with the real annotations when present
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+if not CHROMIUM.is_file():
+    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium); browser tests skipped", allow_module_level=True)
+
+# Run All has started once a code cell shows [*] or a count (they all show [ ] before); it is over when the
+# kernel is idle and no cell is queued or running ([*]): after an error JupyterLab clears the queued prompts.
+# The kernel's state is read where the user sees it, in the status bar: the toolbar's execution indicator
+# says "idle" before the kernel has started.
+PROMPTS = "panel => [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim())"
+RUN_STARTED = f"panel => ({PROMPTS})(panel).some(p => p !== '[ ]:')"
+RUN_OVER = f"""([panel, idle]) =>
+    [...document.querySelectorAll('.jp-StatusBar-TextItem')].some(e => e.textContent.trim() === idle)
+    && !({PROMPTS})(panel).some(p => p.includes('*'))"""
+# JupyterLab renders an error's traceback as stderr; the error mime type is there for other versions.
+PROBLEMS = ('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error"], '
+            '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(project, tmp_path):
+    """JupyterLab from this venv, rooted at the copy and opening on notebooks/ as `make lab` does."""
+    port, token = free_port(), secrets.token_hex(16)
+    state = tmp_path / "jupyter"  # a newcomer's fresh settings and workspace, none of this machine's
+    news = state / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text('{"fetchNews": "false"}')  # no "official Jupyter news?" toast over the screenshot
+    log_path = tmp_path / "jupyterlab.log"
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser",
+           "--ServerApp.allow_root=True", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={project}",
+           "--LabApp.default_url=/lab/tree/notebooks",
+           f"--LabApp.user_settings_dir={state / 'settings'}", f"--LabApp.workspaces_dir={state / 'workspaces'}"]
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if server.poll() is not None:
+                    pytest.fail(f"JupyterLab exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
+                try:
+                    request = urllib.request.Request(f"{url}/api/status", headers={"Authorization": f"token {token}"})
+                    with urllib.request.urlopen(request, timeout=5):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"JupyterLab did not answer on {url}:\n{log_path.read_text()[-3000:]}")
+                    time.sleep(0.5)
+            yield SimpleNamespace(url=url, token=token, root=project)
+        finally:
+            server.terminate()  # SIGTERM: the server shuts its kernels down before it exits
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def test_newcomer_runs_dataset_notebook_tiny(lab):
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}")
+            panel = page.locator(".jp-NotebookPanel")
+            idle = f"{KERNEL} | Idle"
+            sync_api.expect(page.locator(".jp-StatusBar-TextItem", has_text=idle)).to_have_text(idle, timeout=90_000)
+
+            # The parameters cell: put the cursor before "quick" with the keyboard, select it, type over it.
+            cell = panel.locator(".jp-CodeCell").first
+            first_line = cell.locator(".cm-line").first
+            sync_api.expect(first_line).to_contain_text('profile = "quick"')
+            cell.locator(".cm-content").click()
+            page.keyboard.press("Control+Home")
+            for _ in range(first_line.text_content().index("quick")):
+                page.keyboard.press("ArrowRight")
+            for _ in range(len("quick")):
+                page.keyboard.press("Shift+ArrowRight")
+            page.keyboard.type("tiny")
+            sync_api.expect(first_line).to_have_text(re.compile(r'^profile = "tiny"(\s|$)'))
+            page.keyboard.press("Escape")  # back to command mode, as after editing
+
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            try:
+                page.wait_for_function(RUN_STARTED, arg=panel.element_handle(), timeout=30_000)
+                page.wait_for_function(RUN_OVER, arg=[panel.element_handle(), idle], timeout=RUN_TIMEOUT_MS, polling=500)
+                finished = True
+            except sync_api.TimeoutError:
+                finished = False
+            prompts = [p.strip() for p in panel.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()]
+            problems = [p.strip() for p in panel.locator(PROBLEMS).all_text_contents()]
+            tables = panel.locator(".jp-OutputArea-output table")
+            if tables.count():
+                tables.first.scroll_into_view_if_needed()
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=SCREENSHOT)
+            n_tables = tables.count()
+        finally:
+            browser.close()
+
+    assert finished, f"Run All did not finish in {RUN_TIMEOUT_MS // 60_000} min: prompts {prompts}; outputs {problems}"
+    assert not problems, "error or stderr outputs in JupyterLab:\n" + "\n---\n".join(problems)
+    assert all(re.fullmatch(r"\[\d+\]:", p) for p in prompts), f"cells not all run: {prompts}"
+    assert n_tables > 0, "no table rendered (expected the split statistics)"
+    parameters = json.loads((lab.root / "data" / "processed" / "dataset" / "parameters.json").read_text())
+    tiny = tomllib.loads((lab.root / "notebooks" / "profiles.toml").read_text())["tiny"]["01-dataset"]
+    assert parameters["profile"] == "tiny"
+    assert parameters["feature_dim"] == tiny["feature_dim"], "profile = \"tiny\" did not apply the tiny values"
