@@ -102,6 +102,7 @@ def test_within_subset_ranking_hand_case():
     assert within_subset_ranking(predictions.assign(predicted=[5, 6, 7, 7, 8, 9])) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_held_out_r2_is_split_by_subset():
     """A target that is only the subset's own constant: seen subsets are remembered perfectly, but on
     held-out subsets nothing can be predicted, and the R2 must say so."""
@@ -119,6 +120,10 @@ def test_monte_carlo_summary_by_labelled_size():
     assert summary["samples"].tolist() == [3, 3]
     assert summary["mean_gain"].to_numpy() == pytest.approx([0.1, -0.05])
     assert summary["share_positive"].to_numpy() == pytest.approx([2 / 3, 1 / 3])
+
+
+@pytest.mark.slow
+def test_regressor_comparison_on_learnable_targets():
     compared = regressor_comparison(synthetic_monte_carlo(120), ["forest"])
     assert compared["regressor"].tolist() == ["forest"] and compared.loc[0, "held_out_r2"] > 0.5
     assert compared.loc[0, "within_subset_spearman"] > 0.5

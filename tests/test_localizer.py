@@ -77,6 +77,7 @@ def test_standardisation_is_fitted_on_the_training_videos_only(small, fitted):
     cm = candidate_matrix(train, fitted.proposals, fitted.encoder)
     rows, _ = cm.rows(train.video_ids)
     np.testing.assert_allclose(fitted.mean_, cm.features[rows].mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fitted.scale_, cm.features[rows].astype(float).std(axis=0), rtol=1e-4)
     alone = Dataset(train.ground_truth, train.features, train.video_ids)  # a universe of the training videos
     refit = StageWiseLocalizer(random_state=0).fit(alone)
     np.testing.assert_allclose(refit.mean_, fitted.mean_, rtol=1e-6)

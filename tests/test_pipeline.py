@@ -26,10 +26,12 @@ def test_profile_set_in_the_notebook_applies_its_values(project):
 
 
 @pytest.mark.realdata  # the second testbed and the comparisons run when the real annotations are present
-def test_pipeline_tiny(project):
+def test_pipeline_tiny(project, capfd):
     real = {"real_annotations": str(ANET)} if ANET.is_file() else {}
     overrides = {"01-dataset": real, "02-localizer": real}
     records = run_pipeline("tiny", root=project, overrides=overrides)
+    log = capfd.readouterr().err  # the kernels' and their workers' stderr too: the reproduce log
+    assert "Warning" not in log and "WARNING" not in log, log[-3000:]
     assert [r["notebook"] for r in records] == [
         "01-dataset.ipynb", "01-dataset@activitynet.ipynb", "02-localizer.ipynb", "03-selection-ablation.ipynb",
         "03-selection-ablation@activitynet.ipynb", "03b-bootstrap-selectors.ipynb", "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb",

@@ -50,6 +50,7 @@ def test_feature_simulation_runs_on_any_ground_truth(anet):
     assert store.snippet_bounds(vid)[-1, 1] == pytest.approx(small.videos.loc[vid, "duration"])
 
 
+@pytest.mark.slow
 def test_calibrated_to_real_activitynet(anet):
     trainval = anet.select(anet.videos.index[anet.videos["subset"] != "testing"])
     gt, _ = make_activitynet_like(14377, feature_dim=2, random_state=0)

@@ -80,6 +80,7 @@ class CandidateMatrix:
         self.offsets = offsets
         self.without_candidates = without_candidates or {}
         self.position = {vid: i for i, vid in enumerate(self.video_ids)}
+        self._moments = None
 
     @classmethod
     def build(cls, store: FeatureStore, proposals, video_ids, encoder: SegmentEncoder = SegmentEncoder(), *,
@@ -131,6 +132,27 @@ class CandidateMatrix:
         owner = np.repeat(np.arange(len(pos)), counts)
         rows = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
         return rows, owner
+
+    def moments(self, video_ids) -> tuple[int, np.ndarray, np.ndarray]:
+        """Number of candidates of ``video_ids`` and the sum and sum of squares of their features
+        (float64). Per-video sums are computed once, in chunks, so that a standardisation over any
+        set of videos costs O(videos x D), not O(candidates x D)."""
+        if self._moments is None:
+            dim = self.features.shape[1]
+            sums, squares = np.zeros((len(self.video_ids), dim)), np.zeros((len(self.video_ids), dim))
+            starts = self.offsets[:-1]
+            for lo in range(0, len(self.video_ids), 4096):
+                hi = min(lo + 4096, len(self.video_ids))
+                block = self.features[self.offsets[lo]:self.offsets[hi]].astype(np.float64)
+                sums[lo:hi] = np.add.reduceat(block, starts[lo:hi] - self.offsets[lo], axis=0)
+                squares[lo:hi] = np.add.reduceat(block * block, starts[lo:hi] - self.offsets[lo], axis=0)
+            self._moments = (np.diff(self.offsets), sums, squares)
+        counts, sums, squares = self._moments
+        missing = [v for v in video_ids if v not in self.position]
+        if missing:
+            self.rows(missing)  # raises, naming the video and the reason
+        pos = np.array([self.position[v] for v in video_ids], dtype=np.int64)
+        return int(counts[pos].sum()), sums[pos].sum(axis=0), squares[pos].sum(axis=0)
 
     def overlaps(self, video_ids, instances: pd.DataFrame, labels):
         """For the candidates of ``video_ids``: rows and owners (as :meth:`rows`), best tIoU with any

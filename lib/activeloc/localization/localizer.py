@@ -50,7 +50,6 @@ from .proposals import SlidingWindows
 from .segments import grouped_nms, top_k_per_group
 
 SCORE_MODES = ("product", "video", "attention")
-STANDARDISATION_ROWS = 200_000  # an even sample of the training candidates: the mean and spread need no more
 
 
 class StageWiseLocalizer(BaseEstimator):
@@ -129,7 +128,7 @@ class StageWiseLocalizer(BaseEstimator):
         n_neg = min(len(negatives), int(np.ceil(self.negatives_per_positive * positive.sum())))
         chosen = np.concatenate([np.flatnonzero(positive), np.sort(rng.choice(negatives, n_neg, replace=False))])
 
-        self.mean_, self.scale_ = _standardisation(cm.features, rows)
+        self.mean_, self.scale_ = _standardisation(cm, ids)
         x = self._standardised(cm, rows[chosen])
         svm = getattr(self, "svm_", None) if self.warm_start else None
         if svm is None:
@@ -298,13 +297,12 @@ class StageWiseLocalizer(BaseEstimator):
         }
 
 
-def _standardisation(features: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and spread of the training candidates' features (an even sample of at most
-    ``STANDARDISATION_ROWS`` rows); a constant column gets spread 1."""
-    sample = features[rows[:: max(1, len(rows) // STANDARDISATION_ROWS)]]
-    mean = sample.mean(axis=0, dtype=np.float64)
-    std = sample.std(axis=0, dtype=np.float64)
-    return mean.astype(np.float32), np.where(std > 0, std, 1).astype(np.float32)
+def _standardisation(cm: CandidateMatrix, video_ids) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and spread of every candidate feature of the training videos; a constant column gets spread 1."""
+    n, sums, squares = cm.moments(video_ids)
+    mean = sums / n
+    std = np.sqrt(np.maximum(squares / n - mean**2, 0))
+    return mean.astype(np.float32), np.where(std > 1e-6, std, 1).astype(np.float32)
 
 
 def _count_convergence(caught) -> int:

@@ -67,8 +67,9 @@ def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
             continue
         try:
             with timed() as elapsed:
+                # The kernel logs errors only: its warning about TCP on loopback would repeat once per notebook.
                 pm.execute_notebook(nb, output, parameters=params, cwd=str(root), kernel_name=kernel_name,
-                                    progress_bar=True)
+                                    progress_bar=True, extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except pm.PapermillExecutionError as exc:
             raise PipelineError(
                 f"{nb.relative_to(root)}{'' if name == nb.stem else f' (run {name})'}: cell {exc.exec_count} (index {exc.cell_index}) failed with "
