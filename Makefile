@@ -24,7 +24,7 @@ test: $(STAMP)
 
 # The fast lane: no notebooks, no browser, nothing slow (under a minute).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -m "not slow and not notebook and not browser"
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow and not notebook and not browser"
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

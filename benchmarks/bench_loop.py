@@ -24,6 +24,7 @@ def main() -> int:
     ensure_data()
     from activeloc import StageWiseLocalizer, load_dataset, make_selector
     from activeloc.core.timing import timed
+    from activeloc.data import draw_subset
     from activeloc.evaluation import evaluate_localizer
     from activeloc.localization import candidate_matrix
 
@@ -31,7 +32,7 @@ def main() -> int:
     selection, testing = data.split("selection"), data.split("testing")
     loc = StageWiseLocalizer(warm_start=True, random_state=0)
     candidate_matrix(data, loc.proposals, loc.encoder)
-    ids = list(np.random.default_rng(0).permutation(selection.video_ids))
+    ids = draw_subset(selection.video_ids, random_state=0)  # a random order: labelled sets are its prefixes
     selector = make_selector("uncertainty")
     print(f"Selection {len(ids)} videos, Testing {len(testing.video_ids)}, batch 64, uncertainty selector")
     for ratio in (0.1, 0.4, 0.7):

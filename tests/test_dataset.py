@@ -81,6 +81,15 @@ def test_save_and_load_round_trip_and_fingerprint(tmp_path, ds):
     assert dataset_fingerprint(tmp_path) != before
 
 
+def test_a_subset_shows_its_own_videos_only(ds):
+    splits = make_splits(ds.ground_truth, random_state=0)
+    data = Dataset(ds.ground_truth, ds.features, splits=splits)
+    part = data.subset(data.video_ids[:40])
+    assert set(part.splits.index) == set(part.ground_truth.video_ids) == set(part.video_ids)
+    assert set(part.instances["video_id"]) <= set(part.video_ids)
+    assert set(part.split("testing").video_ids) == set(part.video_ids) & set(data.split("testing").video_ids)
+
+
 def test_load_names_a_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="ground_truth.json"):
         load_dataset(tmp_path)

@@ -106,6 +106,26 @@ def test_cell_ids_cover_data_code_and_settings_but_not_the_folder(dataset_dir, t
     assert cell_id(cells(dataset_dir)[0]) != cell_id(a)
 
 
+def test_work_planned_by_other_code_is_refused(dataset_dir, tmp_path):
+    from activeloc.core.fingerprint import CodeChanged
+
+    cell = {**make_cells(dataset_dir, ["mcle"], [64], [0.0], [0], knowledge_videos=30)[0], "code": "edited since"}
+    with pytest.raises(CodeChanged, match="restart the kernel"):
+        run_cell(cell, str(tmp_path))
+    with pytest.raises(CodeChanged, match="restart the kernel"):
+        bootstrapped_selector(cell, load_study_data(dataset_dir, knowledge_videos=30).knowledge)
+    assert not list(tmp_path.rglob("*.parquet")) and not selector_artefact(cell).exists()
+
+
+def test_the_code_fingerprint_covers_the_result_layers_and_the_libraries(monkeypatch):
+    from activeloc.core import fingerprint
+
+    before = fingerprint.code_on_disk()
+    assert fingerprint.code_fingerprint() == before  # nothing edited since this process imported it
+    monkeypatch.setattr(fingerprint, "version", lambda name: "9.9" if name == "scikit-learn" else "1.0")
+    assert fingerprint.code_on_disk() != before
+
+
 def test_a_cost_aware_variant_shares_its_selectors_bootstrap_and_parameters(dataset_dir):
     plain, per_second = make_cells(dataset_dir, ["lal", "lal-per-second"], [8], [0.0], [0],
                                    selector_params={"lal": {"n_subsets": 4}})

@@ -113,9 +113,10 @@ def test_warm_start_refit_after_new_videos(small):
     train, test = small
     ids = train.video_ids
     loc = StageWiseLocalizer(warm_start=True, random_state=0).fit(train.subset(ids[:300]))
-    first = loc.svm_
+    first, scale = loc.svm_, loc.scale_
     loc.fit(train.subset(ids))
     assert loc.svm_ is first and loc.n_training_videos_ == 500  # the same solver, warm-started
+    assert loc.scale_ is scale  # in the space its weights were learned in
     assert evaluate_detections(test.instances, loc.predict(test), [0.5]).mAP[0] > 0.3
 
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from activeloc.cli import main
-from activeloc.reporting.pipeline import PipelineError, notebooks, run_pipeline
+from activeloc.reporting.pipeline import PipelineError, run_pipeline
 from activeloc.reporting.profiles import load_profiles
 from conftest import ANET, ROOT, SHARED
 
@@ -79,8 +79,9 @@ def test_pipeline_tiny(project, capfd):
     importances = pd.read_csv(tables / "lal_feature_importances.csv")
     assert len(importances) == 28 and set(importances["group"]) == {"model state", "video"}
     summary = (project / "reports" / "SUMMARY.md").read_text()
-    assert "Profile `tiny`" in summary and "## Figure 3 left" in summary and "## Notebook run times" in summary
-    assert "03-selection-ablation" in pd.read_csv(tables / "notebook_times.csv")["notebook"].tolist()
+    assert "--profile tiny" in summary and "## Figure 3 left" in summary and "## Notebook runs" in summary
+    assert "not from this run" not in summary
+    assert "03-selection-ablation" in pd.read_csv(tables / "notebook_runs.csv")["notebook"].tolist()
     noise = pd.read_csv(tables / "lal_target_repeatability.csv")
     assert noise.loc[0, "probes"] == 6 and noise.loc[0, "seeds"] == 2 and np.isfinite(noise.loc[0, "icc"])
     transfer = pd.read_csv(tables / "mcle_prior_transfer.csv")

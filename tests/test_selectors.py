@@ -45,10 +45,24 @@ class PeekingSelector(Selector):
         return counts.reindex(pool.video_ids).fillna(0).to_numpy(float)
 
 
+class PeekingThroughTheLabelledSet(Selector):
+    """Ranks by the pool videos' classes, looked up in what the labelled set carries."""
+
+    name = "peeking-via-labelled"
+
+    def utilities(self, localizer, labelled, pool, random_state=None):
+        known = labelled.ground_truth.instances.drop_duplicates("video_id").set_index("video_id")["label"]
+        classes = labelled.splits.loc[pool.video_ids, "label"]  # every video's main class, if it were there
+        return (classes.to_numpy() == known.iloc[0]).astype(float)
+
+
 def test_a_selector_that_reads_the_pool_labels_fails_the_contract(data, fitted):
     loc, labelled, pool = fitted
     with pytest.raises(AssertionError, match="peeking.*LabelBlindError"):
         check_selector(PeekingSelector(), loc, labelled, pool)
+    with pytest.raises(AssertionError, match="peeking-via-labelled.*KeyError"):
+        check_selector(PeekingThroughTheLabelledSet(), loc, labelled, pool)
+    assert set(labelled.ground_truth.video_ids) == set(labelled.splits.index) == set(labelled.video_ids)
     sel = data.split("selection")
     with pytest.raises(AssertionError, match="LabelBlindError"):  # even when handed a labelled pool
         check_selector(PeekingSelector(), loc, labelled, sel.subset(pool.video_ids))

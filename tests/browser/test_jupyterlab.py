@@ -20,7 +20,7 @@ from conftest import ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = "notebooks/01-dataset.ipynb"
 KERNEL = "Python 3 (activeloc)"
-SCREENSHOT = ROOT / "reports" / "figures" / "ui" / "jupyterlab-01-dataset.png"
+SCREENSHOT = ROOT / "reports" / "figures" / "ui" / "jupyterlab-01-dataset.png"  # the test's own record, kept for README
 RUN_TIMEOUT_MS = 5 * 60 * 1000
 
 pytestmark = [pytest.mark.browser, pytest.mark.realdata]  # 01 compares with the real annotations when present

@@ -1,16 +1,20 @@
-"""Fingerprints of content: files, folders of files and the package's own code.
+"""Fingerprints of content: files, tables and the code that computes results.
 
 Caches and stored results are keyed by what they were computed from, never by a name or an
 object's identity, so that changed data or code can never be mixed with old results. Hashing a
 large file is not free, so a file's digest is remembered for as long as its identity (path,
 inode, size, modification time) is unchanged: an atomic rewrite gives a new inode, an in-place
 edit a new modification time.
+
+The code's fingerprint is taken once, when this module is imported: it names the code this
+process runs, which is what its results were computed by, even if the files change later.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
@@ -45,10 +49,37 @@ def files_fingerprint(paths, root: str | os.PathLike | None = None) -> str:
     return digest.hexdigest()
 
 
-def code_fingerprint() -> str:
-    """A digest of the package's Python sources: results computed by other code get another key."""
+# The layers whose code decides a result (reporting and the command line only present them), and
+# the libraries whose versions can change a fitted model.
+RESULT_LAYERS = ("core", "data", "localization", "evaluation", "active", "experiments")
+RESULT_LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "joblib", "h5py")
+
+
+def code_on_disk() -> str:
+    """A digest of the result layers' sources as they are on disk now, and of the libraries' versions."""
     package = Path(__file__).resolve().parents[1]
-    return files_fingerprint(sorted(package.rglob("*.py")), package)
+    sources = files_fingerprint(sorted(p for layer in RESULT_LAYERS for p in (package / layer).rglob("*.py")), package)
+    libraries = ",".join(f"{name}={version(name)}" for name in RESULT_LIBRARIES)
+    return hashlib.blake2b(f"{sources};{libraries}".encode(), digest_size=8).hexdigest()
+
+
+_IMPORTED_CODE = code_on_disk()
+
+
+def code_fingerprint() -> str:
+    """The fingerprint of the code this process imported (see the module docstring)."""
+    return _IMPORTED_CODE
+
+
+class CodeChanged(RuntimeError):
+    """Work planned by one version of the code reached a process that runs another."""
+
+
+def check_code(expected: str) -> None:
+    """Refuse to compute results for code ``expected`` in a process that imported other code."""
+    if expected != _IMPORTED_CODE:
+        raise CodeChanged(f"this process runs code {_IMPORTED_CODE}, the work was planned by code {expected}: "
+                          "the package changed since it was imported; restart the kernel (and its workers)")
 
 
 def frame_digest(frame) -> str:

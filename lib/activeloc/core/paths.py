@@ -26,12 +26,6 @@ def shared_data_path(root: Path | None = None) -> Path:
     return Path(os.environ.get("ACTIVELOC_SHARED_DATA") or (root or project_root()).parent / "shared" / "data")
 
 
-def shared_data_dir(root: Path | None = None) -> Path | None:
-    """The shared data folder, or None when it is absent."""
-    folder = shared_data_path(root)
-    return folder if folder.is_dir() else None
-
-
 def shared_file(relative: str | os.PathLike, root: Path | None = None) -> Path | None:
     """A file of the shared data folder, or None when it is absent."""
     path = shared_data_path(root) / relative

@@ -16,6 +16,7 @@ digests its contents.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -89,7 +90,9 @@ class Dataset(VideoSet):
     """Annotations, features and the videos in play.
 
     ``video_ids`` defaults to the index of ``splits`` when given, else to every video of
-    ``ground_truth``; ``splits`` is the table of :func:`activeloc.data.splits.make_splits`.
+    ``ground_truth``; ``splits`` is the table of :func:`activeloc.data.splits.make_splits`. What
+    a dataset shows (``ground_truth``, ``instances``, ``splits``) covers its own videos only, so a
+    labelled set handed to a selector says nothing about the pool.
     """
 
     def __init__(self, ground_truth: GroundTruth, features: FeatureStore, video_ids=None,
@@ -98,11 +101,11 @@ class Dataset(VideoSet):
             video_ids = splits.index if splits is not None else ground_truth.videos.index
         super().__init__(features, ground_truth.durations(), video_ids, derived=derived)
         self._ground_truth = ground_truth
-        self.splits = splits
+        self.splits = None if splits is None else splits[splits.index.isin(self.video_ids)]
 
-    @property
+    @functools.cached_property
     def ground_truth(self) -> GroundTruth:
-        return self._ground_truth
+        return self._ground_truth.select(self.video_ids)
 
     @property
     def instances(self) -> pd.DataFrame:

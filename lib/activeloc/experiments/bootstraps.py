@@ -16,6 +16,7 @@ from sklearn.base import clone
 from ..active.base import LearnedSelector
 from ..active.cost import PerSecondSelector
 from ..active.registry import make_selector, split_selector_name
+from ..core.fingerprint import check_code
 from ..core.io import dump_atomic
 from ..core.timing import timed
 from .parallel import parallel_backend
@@ -46,6 +47,7 @@ def bootstrapped_selector(cell: dict, knowledge_source, *, n_jobs: int = 1, sche
         if artefact.exists():
             selector = joblib.load(artefact)
         else:
+            check_code(cell["code"])
             if selector.localizer is None:
                 selector.set_params(localizer=clone(cell["localizer"]))
             with timed() as elapsed, parallel_backend(n_jobs, scheduler):

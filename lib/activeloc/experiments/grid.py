@@ -3,9 +3,10 @@ run locally with joblib or on a Dask cluster, each finished run written once as 
 recomputed.
 
 A cell fully describes one run: the dataset (its folder and the fingerprint of its content), the
-code (a fingerprint of the package's sources), the localizer template, the subsample sizes and the
-run's own settings. Its id is a digest of all of that but the folder, so results computed from
-other data, other code or another localizer are never read back as this run's.
+code (the fingerprint of the code that planned it, which must be the code that runs it), the
+localizer template, the subsample sizes and the run's own settings. Its id is a digest of all of
+that but the folder, so results computed from other data, other code or another localizer are
+never read back as this run's.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import joblib
 import pandas as pd
 from sklearn.base import clone
 
+from ..active.base import LearnedSelector
 from ..active.loop import ActiveLearningLoop
 from ..active.oracles import SimulatedOracle
-from ..active.registry import split_selector_name
-from ..core.fingerprint import code_fingerprint
+from ..active.registry import SELECTORS, split_selector_name
+from ..core.fingerprint import check_code, code_fingerprint
 from ..data.dataset import dataset_fingerprint
 from ..localization.localizer import StageWiseLocalizer
-from .bootstraps import bootstrapped_selector
+from .bootstraps import bootstrapped_selector, selector_artefact
 from .inputs import load_study_data
 from .parallel import run_each
 from .storage import read_table, save_parquet
@@ -74,6 +76,7 @@ def run_cell(cell: dict, out_dir: str) -> str:
     history_path = out / "history" / f"{cid}.parquet"
     if history_path.exists():
         return cid
+    check_code(cell["code"])
     data = study_data(cell)
     loop = ActiveLearningLoop(
         clone(cell["localizer"]), bootstrapped_selector(cell, data.knowledge),
@@ -91,10 +94,14 @@ def run_cell(cell: dict, out_dir: str) -> str:
 def run_grid(cells: list[dict], out_dir: str | os.PathLike, *, n_jobs: int = 1,
              scheduler: str | None = None) -> pd.DataFrame:
     """Run the cells not done yet (on ``n_jobs`` local processes, or on the Dask cluster at
-    ``scheduler``) and return the history of every cell of ``cells``. Workers must see ``out_dir``
-    and the dataset folder."""
+    ``scheduler``) and return the history of every cell of ``cells``. Learned selectors are
+    bootstrapped first, once each, so that the workers load one artefact instead of each fitting
+    its own. Workers must see ``out_dir`` and the dataset folder."""
     out_dir = str(Path(out_dir).resolve())
     todo = [c for c in cells if not (Path(out_dir) / "history" / f"{cell_id(c)}.parquet").exists()]
+    learned = [c for c in todo if issubclass(SELECTORS[split_selector_name(c["selector"])[0]], LearnedSelector)]
+    for cell in {selector_artefact(c): c for c in learned}.values():
+        bootstrapped_selector(cell, study_data(cell).knowledge, n_jobs=n_jobs, scheduler=scheduler)
     if todo:
         run_each(run_cell, todo, n_jobs=n_jobs, scheduler=scheduler, desc="grid", unit="run", out_dir=out_dir)
     wanted = {cell_id(c) for c in cells}

@@ -14,7 +14,7 @@ from ..core.timing import timed
 from ..data.splits import draw_subset
 from ..evaluation.curves import summarize_runs, with_fraction_of_full
 from ..evaluation.detection import attention_map, evaluate_localizer
-from .bootstraps import bootstrap_report, bootstrapped_selector
+from .bootstraps import bootstrap_report
 from .grid import make_cells, run_grid, study_data
 
 
@@ -108,11 +108,8 @@ def selection_study(dataset_dir, out_dir, selectors, batch_sizes, noises, seeds,
     cells = make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, localizer=localizer,
                        selection_videos=selection_videos, testing_videos=testing_videos,
                        knowledge_videos=knowledge_videos, selector_params=selector_params)
-    data = study_data(cells[0])
-    # Learned selectors are bootstrapped once, here, and their artefacts shared with the workers.
-    for cell in {c["selector"]: c for c in cells}.values():
-        bootstrapped_selector(cell, data.knowledge, n_jobs=n_jobs, scheduler=scheduler)
     history = run_grid(cells, out_dir, n_jobs=n_jobs, scheduler=scheduler)
+    data = study_data(cells[0])
     reference = full_data_reference(cells[0]["localizer"], data.selection, data.testing, seeds)
     full_map = float(reference["average_mAP"].mean())
     return SelectionStudy(with_fraction_of_full(history, full_map), summarize_runs(history, full_map), full_map,

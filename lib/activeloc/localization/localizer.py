@@ -5,7 +5,8 @@
    columns (:class:`~activeloc.localization.encoding.SegmentEncoder`; computed once per set of
    videos, :func:`~activeloc.localization.encoding.candidate_matrix`). Both stages see the features
    standardised by the mean and spread of the training videos' candidates, fitted in ``fit``
-   (``mean_``, ``scale_``): no pool or test video is looked at.
+   (``mean_``, ``scale_``; a warm refit keeps those of the fit it continues): no pool or test
+   video is looked at.
 2. Attention module: a linear SVM (hinge loss, trained by averaged SGD so that refits can start
    from the previous weights) separating action from background, then Platt scaling to a
    probability, then hard top-k (k = 10). Positives: candidates with tIoU > 0.7 with a truth.
@@ -128,14 +129,16 @@ class StageWiseLocalizer(BaseEstimator):
         n_neg = min(len(negatives), int(np.ceil(self.negatives_per_positive * positive.sum())))
         chosen = np.concatenate([np.flatnonzero(positive), np.sort(rng.choice(negatives, n_neg, replace=False))])
 
-        self.mean_, self.scale_ = _standardisation(cm, ids)
-        x = self._standardised(cm, rows[chosen])
         svm = getattr(self, "svm_", None) if self.warm_start else None
         if svm is None:
+            self.mean_, self.scale_ = _standardisation(cm, ids)
             svm = SGDClassifier(loss="hinge", alpha=self.svm_alpha, max_iter=self.svm_max_iter, tol=1e-3,
                                 average=True, random_state=seed)
-            svm.fit(x, positive[chosen])
+            svm.fit(self._standardised(cm, rows[chosen]), positive[chosen])
         else:
+            # A warm refit keeps the standardisation of the fit it continues: the solvers' weights
+            # live in that space, and moving it under them would start them from the wrong place.
+            x = self._standardised(cm, rows[chosen])
             for _ in range(self.warm_epochs):
                 svm.partial_fit(x, positive[chosen])
         self.svm_ = svm

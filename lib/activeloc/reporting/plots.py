@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ..evaluation.curves import interpolate_curves
+from ..evaluation.curves import interpolate_curves, mean_ci
+
+
+def t_interval(values) -> tuple[float, float]:
+    """The 95 % Student-t interval of the mean, as the tables give it (seaborn's own "ci" bootstraps)."""
+    _, low, high = mean_ci(values)
+    return low, high
 
 
 def _axes(figsize=(7, 5)):
@@ -77,7 +83,7 @@ def plot_learning_curve(curve: pd.DataFrame, band=(0.4, 0.7), band_ratio: float 
     fig, ax = _axes((6.5, 4.5))
     ax.fill_between([band_ratio - 0.015, band_ratio + 0.015], *band, color="tab:orange", alpha=0.25,
                     label=f"calibration band at {band_ratio:.0%}")
-    sns.lineplot(curve, x="ratio", y="fraction_of_full", marker="o", errorbar=("ci", 95), ax=ax,
+    sns.lineplot(curve, x="ratio", y="fraction_of_full", marker="o", errorbar=t_interval, ax=ax,
                  label="stage-wise localizer (mean, 95 % CI)")
     ax.set_ylim(0, 1.1)
     ax.legend(loc="lower right")
@@ -108,7 +114,7 @@ def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame, x: str = "labell
     data = curves.sort_values("selector").assign(
         selector=lambda d: d["selector"].map(lambda s: f"{s} (AULC {aulc[s]:.3f})"),
         percent=lambda d: 100 * d["fraction_of_full"])
-    sns.lineplot(data, x=x, y="percent", hue="selector", errorbar=("ci", 95), ax=ax)
+    sns.lineplot(data, x=x, y="percent", hue="selector", errorbar=t_interval, ax=ax)
     ax.legend(loc="lower right", fontsize=8)
     ax.axhline(80, color="grey", lw=1, ls="--")
     if x == "labelled_ratio":
@@ -126,9 +132,9 @@ def _titled(title: str, testbed: str | None) -> str:
 
 
 def plot_fig3_center(per_run: pd.DataFrame, testbed: str | None = None):
-    """AULC against batch size per selector (mean and 95 % bootstrap interval over seeds), the paper's MCLE points marked."""
+    """AULC against batch size per selector (mean and 95 % t-interval over seeds), the paper's MCLE points marked."""
     fig, ax = _axes()
-    sns.pointplot(per_run, x="batch_size", y="aulc", hue="selector", errorbar=("ci", 95), dodge=0.2,
+    sns.pointplot(per_run, x="batch_size", y="aulc", hue="selector", errorbar=t_interval, dodge=0.2,
                   native_scale=True, log_scale=(2, None), ax=ax)
     ax.scatter(list(PAPER_MCLE_AULC), list(PAPER_MCLE_AULC.values()), marker="x", color="black",
                label="paper: MCLE", zorder=5)
@@ -140,10 +146,10 @@ def plot_fig3_center(per_run: pd.DataFrame, testbed: str | None = None):
 
 
 def plot_fig3_right(per_run: pd.DataFrame, testbed: str | None = None):
-    """AULC against oracle noise per selector (mean and 95 % bootstrap interval over seeds)."""
+    """AULC against oracle noise per selector (mean and 95 % t-interval over seeds)."""
     fig, ax = _axes()
     sns.pointplot(per_run.assign(noise_pct=100 * per_run["noise"]), x="noise_pct", y="aulc", hue="selector",
-                  errorbar=("ci", 95), dodge=0.4, native_scale=True, ax=ax)
+                  errorbar=t_interval, dodge=0.4, native_scale=True, ax=ax)
     return _finish(fig, ax, "oracle noise (%): returned instances have mean tIoU 1 - noise with the truth",
                    "AULC (% of full mAP vs labelled ratio)", _titled("Figure 3 (right): effect of a noisy oracle", testbed))
 

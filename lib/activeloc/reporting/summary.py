@@ -1,8 +1,10 @@
 """``reports/SUMMARY.md``: the key figures of a run, taken from the tables the notebooks wrote.
 
 README quotes no result; it points here. Each section is one table of ``reports/tables/`` (per
-testbed where there are several), shown as written, intervals folded into one column; a table
-that a run did not write is left out. The header names the profile, the date and the code.
+testbed where there are several), shown as written, intervals folded into one column. Each
+table says which notebook run wrote it (profile and time, from ``notebook_runs.csv``, which the
+pipeline keeps), and one that this run did not write (another profile, a skipped testbed, a
+notebook run by hand) is marked so; a table that no run wrote is left out.
 """
 
 from __future__ import annotations
@@ -17,37 +19,43 @@ from ..core.io import write_text_atomic
 from ..data.testbeds import TESTBEDS, testbed_dirs
 from .tables import save_table, with_intervals
 
-# (title, table stem, columns to show (None: all), what it is)
+# (title, notebook, table stem, columns to show (None: all), what it is)
 SECTIONS = [
-    ("Data", "dataset_stats", ["split", "videos", "instances", "classes", "instances_per_video"],
-     "videos per category-disjoint split (01-dataset)"),
-    ("Simulated against real ActivityNet", "dataset_vs_activitynet", None,
-     "Kolmogorov-Smirnov distance per temporal attribute (01-dataset)"),
-    ("Localizer", "localizer_map", None, "mAP on Testing, trained on all of Selection (02-localizer)"),
-    ("Localizer learning curve", "localizer_learning_curve_summary", None,
-     "mean over seeds of random-subset fits (02-localizer)"),
-    ("Proposal recall", "proposal_recall", None, "sliding windows, AR@AN (02-localizer)"),
-    ("Figure 3 left", "selection_ablation", None,
-     "AULC and labelled ratio to reach 80 % of full mAP; 95 % intervals over seeds (03-selection-ablation)"),
-    ("Full-data reference", "selection_reference", None, "average mAP of full-data training per seed (03)"),
-    ("Annotation cost", "annotation_cost", ["selector", "aulc_seconds", "seconds_to_80pct", "aulc", "runs"],
-     "against seconds of video annotated (03-selection-ablation)"),
-    ("Learned selectors' bootstraps", "selector_bootstrap", None, "(03-selection-ablation)"),
-    ("LAL regressors", "lal_regressors", None, "on LAL's Monte-Carlo data (03b-bootstrap-selectors)"),
-    ("LAL target repeatability", "lal_target_repeatability", None, "(03b-bootstrap-selectors)"),
-    ("MCLE prior transfer", "mcle_prior_transfer", None, "(03b-bootstrap-selectors)"),
-    ("Figure 3 centre", "batch_size", None, "AULC against batch size (04-batch-size)"),
-    ("Figure 3 right", "noise", None, "AULC against oracle noise (05-noisy-oracle)"),
+    ("Data", "01-dataset", "dataset_stats", ["split", "videos", "instances", "classes", "instances_per_video"],
+     "videos per category-disjoint split"),
+    ("Simulated against real ActivityNet", "01-dataset", "dataset_vs_activitynet", None,
+     "Kolmogorov-Smirnov distance per temporal attribute"),
+    ("Localizer", "02-localizer", "localizer_map", None, "mAP on Testing, trained on all of Selection"),
+    ("Localizer learning curve", "02-localizer", "localizer_learning_curve_summary", None,
+     "mean over seeds of random-subset fits"),
+    ("Proposal recall", "02-localizer", "proposal_recall", None, "sliding windows, AR@AN"),
+    ("Figure 3 left", "03-selection-ablation", "selection_ablation", None,
+     "AULC and labelled ratio to reach 80 % of full mAP; 95 % intervals over seeds"),
+    ("Full-data reference", "03-selection-ablation", "selection_reference", None,
+     "average mAP of full-data training per seed"),
+    ("Annotation cost", "03-selection-ablation", "annotation_cost",
+     ["selector", "aulc_seconds", "seconds_to_80pct", "aulc", "runs"], "against seconds of video annotated"),
+    ("Learned selectors' bootstraps", "03-selection-ablation", "selector_bootstrap", None,
+     "time, artefact size, LAL regressor's held-out R2"),
+    ("LAL regressors", "03b-bootstrap-selectors", "lal_regressors", None, "on LAL's Monte-Carlo data"),
+    ("LAL target repeatability", "03b-bootstrap-selectors", "lal_target_repeatability", None,
+     "the same pairs refitted under several seeds"),
+    ("MCLE prior transfer", "03b-bootstrap-selectors", "mcle_prior_transfer", None,
+     "class-agnostic attention mAP on Testing"),
+    ("Figure 3 centre", "04-batch-size", "batch_size", None, "AULC against batch size"),
+    ("Figure 3 right", "05-noisy-oracle", "noise", None, "AULC against oracle noise"),
 ]
-TIMES = "notebook_times"
+RUNS = "notebook_runs"
 
 
-def record_times(root: Path, profile: str, records: list[dict]) -> pd.DataFrame:
-    """Merge this run's notebook times into ``reports/tables/notebook_times.csv`` (latest per
-    notebook and profile) and return the table."""
-    path = root / "reports" / "tables" / f"{TIMES}.csv"
+def record_runs(root: Path, profile: str, records: list[dict]) -> pd.DataFrame:
+    """Merge this run's notebook runs into ``reports/tables/notebook_runs.csv`` (the latest run of
+    each notebook per profile: seconds, when it finished, why it was skipped) and return the table."""
+    path = root / "reports" / "tables" / f"{RUNS}.csv"
+    now = dt.datetime.now().isoformat(timespec="seconds")
     new = pd.DataFrame([{"notebook": r["notebook"].removesuffix(".ipynb"), "profile": profile,
-                         "seconds": round(r["seconds"], 1), "skipped": r.get("skipped") or ""} for r in records])
+                         "seconds": round(r["seconds"], 1), "finished": now, "skipped": r.get("skipped") or ""}
+                        for r in records])
     old = pd.read_csv(path, keep_default_na=False) if path.exists() else new.iloc[:0]
     merged = pd.concat([old, new]).drop_duplicates(["notebook", "profile"], keep="last")
     merged = merged.sort_values(["profile", "notebook"], ignore_index=True)
@@ -55,7 +63,19 @@ def record_times(root: Path, profile: str, records: list[dict]) -> pd.DataFrame:
     return merged
 
 
-def _section(root: Path, title: str, stem: str, columns, note: str) -> str:
+def _provenance(runs: pd.DataFrame, run: str, profile: str, this_run: set) -> str:
+    """Which pipeline run wrote a notebook's tables, and whether it is this one."""
+    done = runs[(runs["notebook"] == run) & (runs["skipped"] == "")] if len(runs) else runs
+    if not len(done):
+        return f"{run}, not written by `activeloc reproduce`"
+    latest = done.sort_values("finished").iloc[-1]
+    said = f"{run}, profile `{latest['profile']}`, {latest['finished']}"
+    return said if (run, latest["profile"]) in this_run and latest["profile"] == profile else (
+        f"{said}; **not from this run**")
+
+
+def _section(root: Path, runs: pd.DataFrame, profile: str, this_run: set, title: str, notebook: str, stem: str,
+             columns, note: str) -> str:
     parts = []
     for testbed in TESTBEDS:
         path = testbed_dirs(testbed, root)["tables"] / f"{stem}.csv"
@@ -64,21 +84,24 @@ def _section(root: Path, title: str, stem: str, columns, note: str) -> str:
         table = pd.read_csv(path)
         if columns is not None:
             table = table[[c for c in columns if c in table.columns]]
-        table = with_intervals(table)
-        parts.append(f"*{testbed}*\n\n{table.to_markdown(index=False, floatfmt='.4g')}\n")
-    return f"## {title}\n\n{note}\n\n" + "\n".join(parts) if parts else ""
+        run = notebook if testbed == "simulated" else f"{notebook}@{testbed}"
+        parts.append(f"*{testbed}* ({_provenance(runs, run, profile, this_run)})\n\n"
+                     f"{with_intervals(table).to_markdown(index=False, floatfmt='.4g')}\n")
+    return f"## {title}\n\n{note}.\n\n" + "\n".join(parts) if parts else ""
 
 
-def write_summary(root: Path, profile: str, records: list[dict] | None = None) -> Path:
-    """Write ``reports/SUMMARY.md`` from the tables present; returns its path."""
-    times = record_times(root, profile, records) if records else None
+def write_summary(root: Path, profile: str, records: list[dict]) -> Path:
+    """Write ``reports/SUMMARY.md`` from the tables present, after a pipeline run of ``profile``
+    whose notebook runs are ``records``; returns its path."""
+    runs = record_runs(root, profile, records)
+    this_run = {(r["notebook"].removesuffix(".ipynb"), profile) for r in records if not r.get("skipped")}
     today = dt.date.today().isoformat()
-    lines = [f"# Key figures\n\nProfile `{profile}`, written {today} from the tables in `reports/tables/` "
-             f"(code {code_fingerprint()}). Regenerated by every `activeloc reproduce`; do not edit.\n"]
-    lines += [s for s in (_section(root, *section) for section in SECTIONS) if s]
-    if times is not None and len(times):
-        lines.append("## Notebook run times\n\nWall-clock seconds on this machine, latest run of each "
-                     f"notebook per profile.\n\n{times.to_markdown(index=False)}\n")
+    lines = [f"# Key figures\n\nWritten {today} after `activeloc reproduce --profile {profile}`, from the tables "
+             f"in `reports/tables/` (code {code_fingerprint()}); each table says which notebook run wrote it. "
+             "Regenerated by every `activeloc reproduce`; do not edit.\n"]
+    lines += [s for s in (_section(root, runs, profile, this_run, *section) for section in SECTIONS) if s]
+    lines.append("## Notebook runs\n\nWall-clock seconds on this machine, the latest run of each notebook per "
+                 f"profile.\n\n{runs.to_markdown(index=False)}\n")
     path = root / "reports" / "SUMMARY.md"
     write_text_atomic("\n".join(lines), path)
     return path
