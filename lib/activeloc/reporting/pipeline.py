@@ -10,6 +10,7 @@ tables go to ``reports/SUMMARY.md`` (:mod:`activeloc.reporting.summary`).
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import papermill as pm
@@ -75,6 +76,7 @@ def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
                 f"{nb.relative_to(root)}{'' if name == nb.stem else f' (run {name})'}: cell {exc.exec_count} (index {exc.cell_index}) failed with "
                 f"{exc.ename}: {exc.evalue}; the failed copy is {output.relative_to(root)}"
             ) from None
-        records.append({"notebook": output.name, "output": str(output), "seconds": elapsed.seconds})
+        records.append({"notebook": output.name, "output": str(output), "seconds": elapsed.seconds,
+                        "finished": dt.datetime.now().isoformat(timespec="seconds")})
     write_summary(root, profile, records)
     return records

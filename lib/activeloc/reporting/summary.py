@@ -54,8 +54,8 @@ def record_runs(root: Path, profile: str, records: list[dict]) -> pd.DataFrame:
     path = root / "reports" / "tables" / f"{RUNS}.csv"
     now = dt.datetime.now().isoformat(timespec="seconds")
     new = pd.DataFrame([{"notebook": r["notebook"].removesuffix(".ipynb"), "profile": profile,
-                         "seconds": round(r["seconds"], 1), "finished": now, "skipped": r.get("skipped") or ""}
-                        for r in records])
+                         "seconds": round(r["seconds"], 1), "finished": r.get("finished", now),
+                         "skipped": r.get("skipped") or ""} for r in records])
     old = pd.read_csv(path, keep_default_na=False) if path.exists() else new.iloc[:0]
     merged = pd.concat([old, new]).drop_duplicates(["notebook", "profile"], keep="last")
     merged = merged.sort_values(["profile", "notebook"], ignore_index=True)
