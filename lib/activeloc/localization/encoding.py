@@ -138,14 +138,16 @@ class CandidateMatrix:
         (float64). Per-video sums are computed once, in chunks, so that a standardisation over any
         set of videos costs O(videos x D), not O(candidates x D)."""
         if self._moments is None:
-            dim = self.features.shape[1]
-            sums, squares = np.zeros((len(self.video_ids), dim)), np.zeros((len(self.video_ids), dim))
-            starts = self.offsets[:-1]
-            for lo in range(0, len(self.video_ids), 4096):
-                hi = min(lo + 4096, len(self.video_ids))
-                block = self.features[self.offsets[lo]:self.offsets[hi]].astype(np.float64)
-                sums[lo:hi] = np.add.reduceat(block, starts[lo:hi] - self.offsets[lo], axis=0)
-                squares[lo:hi] = np.add.reduceat(block * block, starts[lo:hi] - self.offsets[lo], axis=0)
+            # Blocks of videos, so that no temporary is more than a sliver of the (large) matrix.
+            shape = (len(self.video_ids), self.features.shape[1])
+            sums, squares = np.zeros(shape), np.zeros(shape)
+            for lo in range(0, len(self.video_ids), 256):
+                hi = min(lo + 256, len(self.video_ids))
+                block = self.features[self.offsets[lo]:self.offsets[hi]]
+                starts = self.offsets[lo:hi] - self.offsets[lo]
+                # float32 within a video (about a hundred rows), float64 across videos.
+                sums[lo:hi] = np.add.reduceat(block, starts, axis=0)
+                squares[lo:hi] = np.add.reduceat(np.square(block), starts, axis=0)
             self._moments = (np.diff(self.offsets), sums, squares)
         counts, sums, squares = self._moments
         missing = [v for v in video_ids if v not in self.position]
