@@ -15,11 +15,16 @@ def figure3(root, testbed_folder=""):
 def test_tables_say_which_run_wrote_them(tmp_path):
     figure3(tmp_path)
     figure3(tmp_path, "activitynet")
+    cost = pd.DataFrame({"selector": ["random"], "aulc_seconds_mean": [0.7], "aulc_seconds_ci_low": [0.6],
+                         "aulc_seconds_ci_high": [0.8], "seconds_to_80pct_mean": [0.5],
+                         "seconds_to_80pct_ci_low": [0.4], "seconds_to_80pct_ci_high": [0.6], "runs": [3]})
+    save_table(cost, tmp_path / "reports" / "tables" / "annotation_cost.csv")
     write_summary(tmp_path, "quick", [{"notebook": "03-selection-ablation.ipynb", "seconds": 200.0},
                                       {"notebook": "03-selection-ablation@activitynet.ipynb", "seconds": 0.0,
                                        "skipped": "the real annotations are absent"}])
     summary = (tmp_path / "reports" / "SUMMARY.md").read_text()
     assert "0.640 [0.630, 0.660]" in summary  # intervals folded into one column
+    assert "| random     | 0.700 [0.600, 0.800] | 0.500 [0.400, 0.600] |" in summary  # the chosen columns
     assert "*simulated* (03-selection-ablation, profile `quick`," in summary
     assert "*activitynet* (03-selection-ablation@activitynet, not written by `activeloc reproduce`)" in summary
     # A later tiny run of another notebook: 03's table is no longer this run's.

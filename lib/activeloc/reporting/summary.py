@@ -81,12 +81,12 @@ def _section(root: Path, runs: pd.DataFrame, profile: str, this_run: set, title:
         path = testbed_dirs(testbed, root)["tables"] / f"{stem}.csv"
         if not path.exists():
             continue
-        table = pd.read_csv(path)
+        table = with_intervals(pd.read_csv(path))
         if columns is not None:
             table = table[[c for c in columns if c in table.columns]]
         run = notebook if testbed == "simulated" else f"{notebook}@{testbed}"
         parts.append(f"*{testbed}* ({_provenance(runs, run, profile, this_run)})\n\n"
-                     f"{with_intervals(table).to_markdown(index=False, floatfmt='.4g')}\n")
+                     f"{table.to_markdown(index=False, floatfmt='.4g')}\n")
     return f"## {title}\n\n{note}.\n\n" + "\n".join(parts) if parts else ""
 
 
