@@ -22,7 +22,7 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
-# The fast lane: no notebooks, no browser, nothing slow (under a minute).
+# The fast lane: no notebooks, no browser, nothing slow (about a minute on 2 cores).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow and not notebook and not browser"
 

@@ -14,7 +14,7 @@ from activeloc.experiments import (DatasetChanged, bootstrapped_selector, cell_i
 from activeloc.experiments.grid import run_cell
 from conftest import write_dataset_folder
 
-pytestmark = pytest.mark.xdist_group("grid")
+GRID = pytest.mark.xdist_group("grid")  # tests that run two worker processes of their own: one at a time
 TIMING = ["fit_seconds", "select_seconds", "evaluate_seconds"]
 KEY = ["run_id", "step"]
 
@@ -33,6 +33,7 @@ def tidy(history):
     return history.drop(columns=TIMING).sort_values(KEY).reset_index(drop=True)
 
 
+@GRID
 def test_grid_runs_locally_and_skips_finished_cells(dataset_dir, tmp_path):
     out = tmp_path / "grid"
     history = run_grid(cells(dataset_dir), out, n_jobs=2)
@@ -48,6 +49,7 @@ def test_grid_runs_locally_and_skips_finished_cells(dataset_dir, tmp_path):
     pd.testing.assert_frame_equal(tidy(again[again.seed < 2]), tidy(history))  # a run does not depend on its neighbours
 
 
+@GRID
 @pytest.mark.slow
 def test_grid_on_a_dask_cluster(dataset_dir, tmp_path):
     from dask.distributed import LocalCluster
@@ -58,6 +60,7 @@ def test_grid_on_a_dask_cluster(dataset_dir, tmp_path):
     pd.testing.assert_frame_equal(tidy(history), tidy(local))
 
 
+@GRID
 @pytest.mark.slow
 def test_lal_bootstrap_is_the_same_serial_on_local_processes_and_on_a_dask_cluster(dataset_dir, tmp_path):
     from dask.distributed import LocalCluster
@@ -134,14 +137,15 @@ def test_a_cost_aware_variant_shares_its_selectors_bootstrap_and_parameters(data
     assert cell_id(plain) != cell_id(per_second)
 
 
+@GRID
 def test_a_rewritten_dataset_is_never_mixed_with_old_results(tmp_path):
     """01 run, then 03; 01 run again with other settings into the same folder; 03 again in the same
     process (and the same worker processes): the second study must run on the new data."""
-    folder = write_dataset_folder(tmp_path / "dataset", seed=0, n=400)
+    folder = write_dataset_folder(tmp_path / "dataset", seed=0, n=300)
     out = tmp_path / "runs"
     study = dict(selectors=["random"], batch_sizes=[64], noises=[0.0], seeds=[0], n_jobs=2)
     first = selection_study(folder, out, **study)
-    write_dataset_folder(tmp_path / "dataset", seed=1, n=700)
+    write_dataset_folder(tmp_path / "dataset", seed=1, n=500)
     second = selection_study(folder, out, **study)
     fresh = load_study_data(folder)
     assert first.curves["run_id"].iloc[0] != second.curves["run_id"].iloc[0]

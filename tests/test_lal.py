@@ -59,12 +59,16 @@ def test_too_small_a_knowledge_source_is_a_clear_error(knowledge):
         monte_carlo(knowledge.subset(knowledge.video_ids[:30]), n_subsets=2, subset_sizes=(20, 40))
 
 
-def test_regressor_choices(knowledge):
+@pytest.mark.slow
+def test_the_forest_regressor_on_monte_carlo_data(knowledge):
     data = monte_carlo(knowledge, n_subsets=4, subset_sizes=(20, 40), probes_per_subset=3, random_state=1)
     model, r2, params = fit_regressor(data, "forest")
     assert np.isfinite(r2) and "min_samples_leaf" in params
+
+
+def test_an_unknown_regressor_is_an_error():
     with pytest.raises(ValueError, match="svr"):
-        fit_regressor(data, "boosting")
+        fit_regressor(synthetic_monte_carlo(60), "boosting")
 
 
 def synthetic_monte_carlo(n=300, seed=0):

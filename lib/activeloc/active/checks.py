@@ -14,14 +14,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from ..data.dataset import Dataset
 from .base import SELECTION_COLUMNS
 
 BATCH = 16
-
-
-def _blind(pool):
-    return pool.without_labels() if isinstance(pool, Dataset) else pool
 
 
 def check_utilities_cover_the_pool(selector, localizer, labelled, pool):
@@ -116,7 +111,7 @@ CHECKS = (check_utilities_cover_the_pool, check_deterministic_for_a_seed, check_
 def check_selector(selector, localizer, labelled, pool, checks=CHECKS) -> None:
     """Run every check on a label-blind view of ``pool``; the first failure raises ``AssertionError``
     (or the selector's own error) naming the check."""
-    blind = _blind(pool)
+    blind = pool.without_labels()
     for check in checks:
         try:
             check(selector, localizer, labelled, blind)

@@ -108,6 +108,7 @@ class ActiveLearningLoop:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         state = self._start(selection)
         durations = selection.durations()
+        unlabelled = selection.without_labels()  # what every step's pool is cut from
         total = len(selection.video_ids)
         total_seconds = float(durations.sum())
         noise = getattr(self.oracle, "noise", np.nan)
@@ -142,9 +143,8 @@ class ActiveLearningLoop:
                 batch = self.batch_size
                 if self.budget_videos is not None:
                     batch = min(batch, self.budget_videos - len(state.labelled))
-                pool = selection.subset(pool_ids).without_labels()
                 with timed() as selecting:
-                    chosen = self.selector.select(state.localizer, train, pool, batch,
+                    chosen = self.selector.select(state.localizer, train, unlabelled.subset(pool_ids), batch,
                                                   random_state=self._seed(state.seed, state.step + 1, 1))
                 row["select_seconds"] = selecting.seconds
                 new_ids = chosen["video_id"].tolist()

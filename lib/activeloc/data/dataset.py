@@ -76,6 +76,10 @@ class VideoSet:
         """The same videos' data restricted to ``video_ids``, sharing the derived data."""
         return VideoSet(self.features, self._durations, video_ids, derived=self.derived)
 
+    def without_labels(self) -> VideoSet:
+        """These videos, label-blind (a set without labels already is)."""
+        return self
+
     @property
     def instances(self):
         raise LabelBlindError(f"this set of {len(self.video_ids)} videos is label-blind (an unlabelled pool): "
@@ -109,8 +113,7 @@ class Dataset(VideoSet):
 
     @property
     def instances(self) -> pd.DataFrame:
-        inst = self._ground_truth.instances
-        return inst[inst["video_id"].isin(self.video_ids)]
+        return self.ground_truth.instances
 
     def subset(self, video_ids, ground_truth: GroundTruth | None = None) -> Dataset:
         """The same data restricted to ``video_ids``, sharing the derived data.

@@ -119,14 +119,18 @@ class CandidateMatrix:
     def __contains__(self, video_id) -> bool:
         return video_id in self.position
 
-    def rows(self, video_ids) -> tuple[np.ndarray, np.ndarray]:
-        """Row indices of the candidates of ``video_ids`` and, per row, the position in ``video_ids``."""
+    def _positions(self, video_ids) -> np.ndarray:
+        """Each video's position in the matrix; a video without candidates is an error naming why."""
         missing = [v for v in video_ids if v not in self.position]
         if missing:
             vid = missing[0]
             reason = self.without_candidates.get(vid, "not in the candidate set (no features?)")
             raise CandidateError(f"video {vid!r}: {reason}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-        pos = np.array([self.position[v] for v in video_ids], dtype=np.int64)
+        return np.array([self.position[v] for v in video_ids], dtype=np.int64)
+
+    def rows(self, video_ids) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices of the candidates of ``video_ids`` and, per row, the position in ``video_ids``."""
+        pos = self._positions(video_ids)
         starts, ends = self.offsets[pos], self.offsets[pos + 1]
         counts = ends - starts
         owner = np.repeat(np.arange(len(pos)), counts)
@@ -150,10 +154,7 @@ class CandidateMatrix:
                 squares[lo:hi] = np.add.reduceat(np.square(block), starts, axis=0)
             self._moments = (np.diff(self.offsets), sums, squares)
         counts, sums, squares = self._moments
-        missing = [v for v in video_ids if v not in self.position]
-        if missing:
-            self.rows(missing)  # raises, naming the video and the reason
-        pos = np.array([self.position[v] for v in video_ids], dtype=np.int64)
+        pos = self._positions(video_ids)
         return int(counts[pos].sum()), sums[pos].sum(axis=0), squares[pos].sum(axis=0)
 
     def overlaps(self, video_ids, instances: pd.DataFrame, labels):

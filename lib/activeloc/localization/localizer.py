@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -90,24 +91,34 @@ class StageWiseLocalizer(BaseEstimator):
     # -- training ---------------------------------------------------------------------------
 
     def fit(self, dataset: Dataset) -> StageWiseLocalizer:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
+        with self._counting_convergence():
             cm, rows, owner, cls, positive, decision, seed = self._fit_attention(dataset)
             top = top_k_per_group(decision, owner, self.top_k)
             train = top[positive[top]]
             self._fit_classifier(self._standardised(cm, rows[train]), cls[train], seed)
-        self.convergence_warnings_ = _count_convergence(caught)
         return self
 
     def fit_attention(self, dataset: Dataset) -> StageWiseLocalizer:
         """Train the attention module only (what LAL's Monte-Carlo procedure retrains): after it,
         attention scores are available, class posteriors and detections are not."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
+        with self._counting_convergence():
             self._fit_attention(dataset)
-        self.convergence_warnings_ = _count_convergence(caught)
         self.classifier_, self.classifier_classes_ = None, None
         return self
+
+    @contextmanager
+    def _counting_convergence(self):
+        """Count the solvers' convergence warnings of a fit into ``convergence_warnings_``; other
+        warnings are issued as usual."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            yield
+        self.convergence_warnings_ = 0
+        for w in caught:
+            if issubclass(w.category, ConvergenceWarning):
+                self.convergence_warnings_ += 1
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     def _fit_attention(self, dataset: Dataset):
         if self.score_mode not in SCORE_MODES:
@@ -306,14 +317,3 @@ def _standardisation(cm: CandidateMatrix, video_ids) -> tuple[np.ndarray, np.nda
     mean = sums / n
     std = np.sqrt(np.maximum(squares / n - mean**2, 0))
     return mean.astype(np.float32), np.where(std > 1e-6, std, 1).astype(np.float32)
-
-
-def _count_convergence(caught) -> int:
-    """How many of the recorded warnings were convergence warnings; the others are re-issued."""
-    count = 0
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning):
-            count += 1
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return count
