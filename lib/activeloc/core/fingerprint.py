@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import InputError
+
 _FILE_DIGESTS: dict[tuple, str] = {}
 _CHUNK = 1 << 20
 
@@ -71,7 +73,7 @@ def code_fingerprint() -> str:
     return _IMPORTED_CODE
 
 
-class CodeChanged(RuntimeError):
+class CodeChanged(InputError, RuntimeError):
     """Work planned by one version of the code reached a process that runs another."""
 
 

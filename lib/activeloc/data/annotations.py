@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.errors import InputError
 from ..core.io import write_json_atomic
 
 SUBSETS = ("training", "validation", "testing")
@@ -29,7 +30,7 @@ INSTANCE_COLUMNS = ["video_id", "t_start", "t_end", "label"]
 RESULT_COLUMNS = ["video_id", "t_start", "t_end", "label", "score"]
 
 
-class AnnotationError(ValueError):
+class AnnotationError(InputError, ValueError):
     """Bad annotation or results input; names the file, the video and the field at fault."""
 
     def __init__(self, message: str, *, path=None, video=None, field=None):

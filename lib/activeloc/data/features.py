@@ -28,16 +28,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..core.errors import InputError
 from ..core.io import atomic_path
 
 C3D_DATASET = "c3d_features"
 
 
-class FeatureError(LookupError):
+class FeatureError(InputError, LookupError):
     """Missing or malformed features; names the store and the video."""
-
-    def __str__(self) -> str:  # LookupError would quote the message
-        return str(self.args[0])
 
 
 def snippet_bounds(n_snippets: int, duration: float, window: int = 16, stride: int = 8) -> np.ndarray:

@@ -13,11 +13,12 @@ import functools
 from pathlib import Path
 from typing import NamedTuple
 
+from ..core.errors import InputError
 from ..data.dataset import Dataset, dataset_fingerprint, load_dataset
 from ..data.splits import draw_subset
 
 
-class DatasetChanged(RuntimeError):
+class DatasetChanged(InputError, RuntimeError):
     """The dataset folder no longer holds the data a grid was planned for."""
 
 

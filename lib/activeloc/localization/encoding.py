@@ -17,17 +17,15 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..core.errors import InputError
 from ..core.timing import in_worker_process
 from ..data.dataset import VideoSet
 from ..data.features import FeatureStore
 from .segments import grouped_ranking, segment_iou
 
 
-class CandidateError(LookupError):
+class CandidateError(InputError, LookupError):
     """A video has no candidate segments."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)

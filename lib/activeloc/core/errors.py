@@ -1,0 +1,14 @@
+"""The one base class of every error caused by what a user gave: a file, an option, a video, a field.
+
+Its message is one line naming what is at fault, so that the command line can print it as it is
+and exit 2 (a traceback is shown only with ``--debug``); any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad input: the message (one line) names the file, option, video or field at fault."""
+
+    def __str__(self) -> str:  # LookupError subclasses would quote the message
+        return str(self.args[0]) if self.args else ""
