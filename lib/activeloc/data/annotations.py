@@ -3,11 +3,11 @@
 Ground truth: ``{"version", "taxonomy", "database": {id: {"subset", "duration", "annotations"}}}``.
 Results: ``{"version", "results": {id: [{"label", "score", "segment"}]}, "external_data"}``.
 
-Structural errors (missing keys, wrong types, NaN times, unknown subsets, negative durations)
-raise :class:`AnnotationError` naming the file, the video and the field. Defects that real files
-carry (segments past the duration, empty segments, exact duplicates) are repaired loudly: every
-repair is counted in the :class:`LoadReport` and listed in its ``repairs`` table, and a warning
-is issued.
+Structural errors (missing keys, wrong types, NaN times, unknown subsets, negative durations, a
+video id given twice, nesting too deep to read) raise :class:`AnnotationError` naming the file,
+the video and the field. Defects that real files carry (segments past the duration, empty or
+reversed segments, exact duplicates) are repaired loudly: every repair is counted in the
+:class:`LoadReport` and listed in its ``repairs`` table, and a warning is issued.
 """
 
 from __future__ import annotations
@@ -35,13 +35,14 @@ class AnnotationError(InputError, ValueError):
 
     def __init__(self, message: str, *, path=None, video=None, field=None):
         self.path = None if path is None else str(path)
-        self.video = video
+        # str(): ids read through pandas or numpy would otherwise show as np.str_('...').
+        self.video = None if video is None else str(video)
         self.field = field
         where = [
             part
             for part in (
                 self.path,
-                None if video is None else f"video {video!r}",
+                None if video is None else f"video {self.video!r}",
                 None if field is None else f"field {field!r}",
             )
             if part
@@ -51,13 +52,18 @@ class AnnotationError(InputError, ValueError):
 
 @dataclass
 class LoadReport:
-    """What loading found and repaired. ``repairs`` lists each repair (video, index, field, action)."""
+    """What loading found and repaired. ``repairs`` lists each repair (video, index, field, action).
+
+    ``dropped`` counts empty segments (start == end, or nothing left after clipping), ``reversed``
+    those whose start is after their end.
+    """
 
     path: str | None
     videos: int
     instances: int
     clipped: int
     dropped: int
+    reversed: int
     duplicates: int
     repaired: bool
     repairs: list[dict] = field(default_factory=list, repr=False)
@@ -109,6 +115,17 @@ class GroundTruth:
             raise AnnotationError(f"unknown subset {name!r}; expected one of {SUBSETS}", field="subset")
         return self.select(self.videos.index[self.videos["subset"] == name])
 
+    def require_subset(self, name: str) -> GroundTruth:
+        """:meth:`subset`, for a subset the user chose to evaluate on: one without videos is an error
+        naming the subsets this file has."""
+        chosen = self.subset(name)
+        if len(chosen.videos) == 0:
+            counts = self.videos["subset"].value_counts().sort_index()
+            have = ", ".join(f"{subset} ({n})" for subset, n in counts.items()) or "no videos at all"
+            path = None if self.report is None else self.report.path
+            raise AnnotationError(f"no videos in subset {name!r}; this file has {have}", path=path, field="subset")
+        return chosen
+
     def to_dict(self) -> dict:
         by_video = {vid: [] for vid in self.videos.index}
         for vid, t0, t1, label in self.instances[INSTANCE_COLUMNS].itertuples(index=False):
@@ -142,25 +159,52 @@ def _number(value, *, path, video, field_name) -> float:
     return value
 
 
-def _load_json(path) -> dict:
+class _RepeatedKeys(dict):
+    """A JSON object in which a key appears more than once (holding the last value, as json does)."""
+
+    def __init__(self, pairs, repeated):
+        super().__init__(pairs)
+        self.repeated = repeated
+
+
+def _object(pairs) -> dict:
+    """json's object hook: a plain dict, or, when a key repeats, one that names the first such key."""
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            return _RepeatedKeys(pairs, key)
+        seen.add(key)
+
+
+def _load_json(path, videos_key: str) -> dict:
+    """The top-level object of a JSON file whose ``videos_key`` object maps video ids to entries."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+            data = json.load(fh, object_pairs_hook=_object)
     except FileNotFoundError:
         raise AnnotationError("file not found", path=path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AnnotationError(f"not valid JSON ({exc})", path=path) from None
+    except RecursionError:
+        raise AnnotationError("not readable: JSON nested too deeply", path=path) from None
     if not isinstance(data, dict):
         raise AnnotationError("top level must be a JSON object", path=path)
+    # json keeps the last of repeated keys; for video ids that would silently lose a video's entry.
+    videos = data.get(videos_key)
+    if isinstance(videos, _RepeatedKeys):
+        raise AnnotationError(f"video id appears twice in the {videos_key}", path=path, video=videos.repeated)
     return data
 
 
 def parse_ground_truth(data: dict, *, path=None, repair: bool = True) -> GroundTruth:
     """Validate an ActivityNet ground-truth dict and turn it into a :class:`GroundTruth`.
 
-    With ``repair=True`` (the default) segments are clipped to ``[0, duration]``, empty segments
-    dropped and exact duplicates removed. With ``repair=False`` defects are only counted, which is
-    what the official evaluation does with them (it uses the file as written).
+    With ``repair=True`` (the default) segments are clipped to ``[0, duration]``, empty and
+    reversed segments dropped and exact duplicates removed. With ``repair=False`` defects are only
+    counted, which is what the official evaluation does with them (it uses the file as written).
     """
     if "database" not in data:
         raise AnnotationError("missing key", path=path, field="database")
@@ -212,17 +256,24 @@ def parse_ground_truth(data: dict, *, path=None, repair: bool = True) -> GroundT
                 raise AnnotationError(
                     f"expected a non-empty string, got {label!r}", path=path, video=vid, field=f"{where}.label"
                 )
-            c0, c1 = max(t0, 0.0), min(t1, duration)
-            if (c0, c1) != (t0, t1):
+            if t0 > t1:
+                # Dropped, not swapped: which of the two times is wrong cannot be told.
                 repairs.append({"video_id": vid, "index": i, "field": f"{where}.segment",
-                                "action": "clipped", "original": [t0, t1], "result": [c0, c1]})
-                if repair:
-                    t0, t1 = c0, c1
-            if t1 - t0 <= 0:
-                repairs.append({"video_id": vid, "index": i, "field": f"{where}.segment",
-                                "action": "dropped", "original": [t0, t1], "result": None})
+                                "action": "reversed", "original": [t0, t1], "result": None})
                 if repair:
                     continue
+            else:
+                c0, c1 = max(t0, 0.0), min(t1, duration)
+                if (c0, c1) != (t0, t1):
+                    repairs.append({"video_id": vid, "index": i, "field": f"{where}.segment",
+                                    "action": "clipped", "original": [t0, t1], "result": [c0, c1]})
+                    if repair:
+                        t0, t1 = c0, c1
+                if t1 - t0 <= 0:
+                    repairs.append({"video_id": vid, "index": i, "field": f"{where}.segment",
+                                    "action": "dropped", "original": [t0, t1], "result": None})
+                    if repair:
+                        continue
             key = (label, t0, t1)
             if key in seen:
                 repairs.append({"video_id": vid, "index": i, "field": where,
@@ -235,13 +286,14 @@ def parse_ground_truth(data: dict, *, path=None, repair: bool = True) -> GroundT
     videos = pd.DataFrame(video_rows, columns=None if video_rows else ["video_id", "subset", "duration"])
     videos = videos.set_index("video_id")
     instances = pd.DataFrame(inst_rows, columns=INSTANCE_COLUMNS).astype({"t_start": float, "t_end": float})
-    counts = {a: sum(r["action"] == a for r in repairs) for a in ("clipped", "dropped", "duplicate")}
+    counts = {a: sum(r["action"] == a for r in repairs) for a in ("clipped", "dropped", "reversed", "duplicate")}
     report = LoadReport(
         path=None if path is None else str(path),
         videos=len(videos),
         instances=len(instances),
         clipped=counts["clipped"],
         dropped=counts["dropped"],
+        reversed=counts["reversed"],
         duplicates=counts["duplicate"],
         repaired=repair,
         repairs=repairs,
@@ -250,7 +302,8 @@ def parse_ground_truth(data: dict, *, path=None, repair: bool = True) -> GroundT
         verb = "repaired" if repair else "found (not repaired)"
         warnings.warn(
             f"{path or 'ground truth'}: {verb} {report.clipped} segments past the video bounds, "
-            f"{report.dropped} empty segments, {report.duplicates} exact duplicates; "
+            f"{report.dropped} empty segments, {report.duplicates} exact duplicates, "
+            f"{report.reversed} reversed segments (start after end{', dropped' if repair else ''}); "
             "see LoadReport.repairs",
             stacklevel=2,
         )
@@ -259,7 +312,7 @@ def parse_ground_truth(data: dict, *, path=None, repair: bool = True) -> GroundT
 
 def read_ground_truth(path: str | os.PathLike, *, repair: bool = True) -> GroundTruth:
     """Read an ActivityNet-layout ground-truth file; see :func:`parse_ground_truth`."""
-    return parse_ground_truth(_load_json(path), path=Path(path), repair=repair)
+    return parse_ground_truth(_load_json(path, "database"), path=Path(path), repair=repair)
 
 
 def write_ground_truth(ground_truth: GroundTruth, path: str | os.PathLike) -> None:
@@ -308,7 +361,7 @@ def parse_results(data: dict, *, path=None, require_label: bool = True) -> pd.Da
 
 def read_results(path: str | os.PathLike, *, require_label: bool = True) -> pd.DataFrame:
     """Read an ActivityNet results (or, without labels, proposals) file."""
-    return parse_results(_load_json(path), path=Path(path), require_label=require_label)
+    return parse_results(_load_json(path, "results"), path=Path(path), require_label=require_label)
 
 
 def results_to_dict(detections: pd.DataFrame, *, version: str = "VERSION 1.3",

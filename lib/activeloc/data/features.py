@@ -61,6 +61,7 @@ class FeatureStore(ABC):
         self.stride = stride
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._width: tuple[str, int] | None = None  # (video, D) of the first video read
 
     @property
     @abstractmethod
@@ -81,6 +82,10 @@ class FeatureStore(ABC):
     def __len__(self) -> int:
         return len(self.video_ids)
 
+    def _where(self, video_id) -> str:
+        # str() first: the repr of a numpy string is np.str_('...'), not the plain id.
+        return f"{self.source}: video {str(video_id)!r}"
+
     @property
     def feature_dim(self) -> int:
         ids = self.video_ids
@@ -92,21 +97,33 @@ class FeatureStore(ABC):
         """The ``(T, D)`` snippet features of ``video_id``."""
         feats = self._load(video_id)
         if feats is None:
-            raise FeatureError(f"{self.source}: video {video_id!r}: no features")
+            raise FeatureError(f"{self._where(video_id)}: no features")
         feats = np.asarray(feats)
         if feats.ndim != 2 or feats.shape[0] == 0:
             raise FeatureError(
-                f"{self.source}: video {video_id!r}: features must be a non-empty T x D array, got shape {feats.shape}"
+                f"{self._where(video_id)}: features must be a non-empty T x D array, got shape {feats.shape}"
             )
+        # Complex would lose its imaginary part and bool or text mean nothing as features: refused.
+        if feats.dtype.kind not in "iuf":
+            raise FeatureError(f"{self._where(video_id)}: features must be real numbers, got dtype {feats.dtype}")
+        if feats.dtype.kind != "f":
+            feats = feats.astype(float)
         if not np.isfinite(feats).all():
-            raise FeatureError(f"{self.source}: video {video_id!r}: features contain NaN or infinity")
+            raise FeatureError(f"{self._where(video_id)}: features contain NaN or infinity")
+        # Checked against the first video read only, so that it costs nothing per video.
+        if self._width is None:
+            self._width = (str(video_id), feats.shape[1])
+        elif feats.shape[1] != self._width[1]:
+            first, width = self._width
+            raise FeatureError(f"{self._where(video_id)}: features are {feats.shape[1]} wide, "
+                               f"but those of video {first!r} are {width} wide")
         return feats
 
     def duration(self, video_id: str) -> float:
         try:
             return float(self.durations[video_id])
         except KeyError:
-            raise FeatureError(f"{self.source}: video {video_id!r}: no duration known") from None
+            raise FeatureError(f"{self._where(video_id)}: no duration known") from None
 
     def snippet_bounds(self, video_id: str) -> np.ndarray:
         return snippet_bounds(len(self.snippets(video_id)), self.duration(video_id), self.window, self.stride)
@@ -169,15 +186,22 @@ class HDF5FeatureStore(FeatureStore):
         if not self.path.exists():
             raise FeatureError(f"{self.path}: feature file not found")
         self.dataset = dataset
-        self._file = h5py.File(self.path, "r")
-        attrs = self._file.attrs
-        super().__init__(
-            durations,
-            window=int(attrs.get("window", 16)) if window is None else window,
-            stride=int(attrs.get("stride", 8)) if stride is None else stride,
-            **kwargs,
-        )
-        self._groups = {name[2:] if name.startswith("v_") else name: name for name in self._file}
+        self._file = self._open()
+        try:
+            attrs = self._file.attrs
+            window = int(attrs.get("window", 16)) if window is None else window
+            stride = int(attrs.get("stride", 8)) if stride is None else stride
+            self._groups = {name[2:] if name.startswith("v_") else name: name for name in self._file}
+        except (OSError, KeyError) as exc:
+            self._file.close()
+            raise FeatureError(f"{self.path}: corrupt HDF5 file ({_first_line(exc)})") from None
+        super().__init__(durations, window=window, stride=stride, **kwargs)
+
+    def _open(self) -> h5py.File:
+        try:
+            return h5py.File(self.path, "r")
+        except OSError as exc:  # h5py's word for a file that is not HDF5, truncated or corrupt
+            raise FeatureError(f"{self.path}: not a readable HDF5 file ({_first_line(exc)})") from None
 
     @property
     def source(self) -> str:
@@ -191,10 +215,14 @@ class HDF5FeatureStore(FeatureStore):
         name = self._groups.get(video_id)
         if name is None:
             return None
-        group = self._file[name]
-        if self.dataset not in group:
-            raise FeatureError(f"{self.path}: video {video_id!r}: group {name!r} has no dataset {self.dataset!r}")
-        return group[self.dataset][()]
+        # h5py reads lazily, so a truncated or corrupt file may only fail here (KeyError: a bad object header).
+        try:
+            group = self._file[name]
+            if self.dataset in group:
+                return group[self.dataset][()]
+        except (OSError, KeyError) as exc:
+            raise FeatureError(f"{self._where(video_id)}: corrupt HDF5 data ({_first_line(exc)})") from None
+        raise FeatureError(f"{self._where(video_id)}: group {name!r} has no dataset {self.dataset!r}")
 
     def close(self) -> None:
         self._file.close()
@@ -205,7 +233,7 @@ class HDF5FeatureStore(FeatureStore):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._file = h5py.File(self.path, "r")
+        self._file = self._open()
 
     def __enter__(self):
         return self
@@ -237,7 +265,18 @@ class NpyFolderFeatureStore(FeatureStore):
 
     def _load(self, video_id: str):
         path = self._files.get(video_id)
-        return None if path is None else np.load(path)
+        if path is None:
+            return None
+        try:
+            return np.load(path)
+        except (OSError, ValueError, EOFError) as exc:  # what numpy raises on a truncated or foreign file
+            raise FeatureError(f"{path}: video {str(video_id)!r}: not a readable .npy file ({_first_line(exc)})") from None
+
+
+def _first_line(exc: Exception) -> str:
+    """An exception's message as one line (h5py's and numpy's may quote or span lines)."""
+    lines = str(exc).strip("'\"").splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def write_hdf5_features(store: FeatureStore, path: str | os.PathLike, video_ids: Iterable[str] | None = None,

@@ -4,6 +4,8 @@ The detection metric reproduces the official ActivityNet evaluation (``eval_dete
 
 * ground-truth classes define the class list; a predicted label unknown to the ground truth is an
   error unless ``ignore_unknown_labels=True`` (then those predictions are dropped);
+* predictions for videos outside the ground truth, and reversed predictions (start after end),
+  are false positives, as in the official code; both are counted, with a warning;
 * per class, predictions are visited by descending score; at each tIoU threshold a prediction is
   a true positive if some not-yet-matched ground-truth instance of its class in its video has
   tIoU >= threshold, and it takes the one with the highest tIoU; otherwise it is a false positive
@@ -25,11 +27,13 @@ one video, not the number of predictions.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ..data.annotations import AnnotationError
 from ..localization.segments import grouped_ranking, segment_iou
 
 ACTIVITYNET_TIOU = np.round(np.linspace(0.5, 0.95, 10), 2)
@@ -48,18 +52,23 @@ def parse_thresholds(spec: str) -> np.ndarray:
 
 @dataclass
 class DetectionEvaluation:
-    """Per-class AP (``ap``: rows = classes, columns = thresholds), mAP per threshold and its mean."""
+    """Per-class AP (``ap``: rows = classes, columns = thresholds), mAP per threshold and its mean,
+    and how many predictions were reversed or for videos outside the ground truth (scored all the same)."""
 
     tiou_thresholds: np.ndarray
     ap: pd.DataFrame
     mAP: np.ndarray
     average_mAP: float
+    reversed_predictions: int
+    predictions_outside_ground_truth: int
 
     def to_dict(self) -> dict:
         return {
             "tiou_thresholds": [float(t) for t in self.tiou_thresholds],
             "mAP": [float(m) for m in self.mAP],
             "average_mAP": float(self.average_mAP),
+            "reversed_predictions": self.reversed_predictions,
+            "predictions_outside_ground_truth": self.predictions_outside_ground_truth,
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -118,11 +127,14 @@ def evaluate_detections(
     tiou_thresholds=ACTIVITYNET_TIOU,
     *,
     ignore_unknown_labels: bool = False,
+    video_ids=None,
 ) -> DetectionEvaluation:
     """ActivityNet detection mAP.
 
     ``ground_truth``: instances with ``video_id, t_start, t_end, label`` (one subset's).
     ``predictions``: ``video_id, t_start, t_end, label, score``.
+    ``video_ids``: the videos evaluated (default: those with instances); only used to count the
+    predictions for other videos, which are scored as false positives either way.
     """
     thresholds = np.asarray(tiou_thresholds, dtype=float).reshape(-1)
     labels = pd.Index(sorted(ground_truth["label"].unique()))
@@ -132,13 +144,24 @@ def evaluate_detections(
     unknown = pred_class < 0
     if unknown.any():
         if not ignore_unknown_labels:
-            bad = pd.unique(predictions["label"][unknown])[:5]
-            raise ValueError(
-                f"{int(unknown.sum())} predictions have labels absent from the ground truth, e.g. {list(bad)}; "
-                "pass ignore_unknown_labels=True to drop them"
+            first = np.flatnonzero(unknown)[0]
+            raise AnnotationError(
+                f"label {str(predictions['label'].iloc[first])!r} is not a ground-truth class "
+                f"({int(unknown.sum())} predictions in {predictions['video_id'][unknown].nunique()} videos have "
+                "such labels; pass ignore_unknown_labels=True to drop them)",
+                video=predictions["video_id"].iloc[first],
             )
         predictions = predictions[~unknown]
         pred_class = pred_class[~unknown]
+    reversed_count = _count_with_warning(
+        predictions["t_start"].to_numpy(dtype=float) > predictions["t_end"].to_numpy(dtype=float),
+        predictions["video_id"], "reversed predictions (start after end)",
+    )
+    evaluated = ground_truth["video_id"] if video_ids is None else video_ids
+    outside_count = _count_with_warning(
+        ~predictions["video_id"].isin(pd.Index(evaluated)).to_numpy(),
+        predictions["video_id"], "predictions for videos outside the ground truth evaluated",
+    )
 
     gt_class = labels.get_indexer(ground_truth["label"])
     n_classes = len(labels)
@@ -184,7 +207,19 @@ def evaluate_detections(
         ap=pd.DataFrame(ap, index=labels, columns=thresholds),
         mAP=mAP,
         average_mAP=float(mAP.mean()),
+        reversed_predictions=reversed_count,
+        predictions_outside_ground_truth=outside_count,
     )
+
+
+def _count_with_warning(flagged: np.ndarray, video_ids: pd.Series, what: str) -> int:
+    """How many predictions are ``flagged``; when any are, one warning with a few of their videos."""
+    count = int(flagged.sum())
+    if count:
+        examples = [str(v) for v in pd.unique(video_ids[flagged])[:3]]
+        warnings.warn(f"{count} {what}, scored as false positives as the official evaluation does; "
+                      f"e.g. videos {examples}", stacklevel=3)
+    return count
 
 
 def average_precision(ground_truth: pd.DataFrame, predictions: pd.DataFrame, tiou_threshold: float) -> float:
@@ -199,11 +234,11 @@ def evaluate_localizer(localizer, testing, tiou_thresholds=ACTIVITYNET_TIOU) -> 
     classes absent from ``testing`` (possible when it is a subsample) are dropped: they cannot be
     scored, and the official metric averages over the ground truth's classes anyway."""
     return evaluate_detections(testing.instances, localizer.predict(testing), tiou_thresholds,
-                               ignore_unknown_labels=True)
+                               ignore_unknown_labels=True, video_ids=testing.video_ids)
 
 
 def attention_map(localizer, dataset) -> float:
     """Class-agnostic average mAP (tIoU 0.5:0.95) of the attention module's top-k segments: how
     well it finds actions whatever their class (what LAL's targets and MCLE's prior are measured by)."""
     truth = dataset.instances.assign(label="action")
-    return evaluate_detections(truth, localizer.attention_detections(dataset)).average_mAP
+    return evaluate_detections(truth, localizer.attention_detections(dataset), video_ids=dataset.video_ids).average_mAP

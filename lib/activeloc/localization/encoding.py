@@ -123,7 +123,7 @@ class CandidateMatrix:
         if missing:
             vid = missing[0]
             reason = self.without_candidates.get(vid, "not in the candidate set (no features?)")
-            raise CandidateError(f"video {vid!r}: {reason}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            raise CandidateError(f"video {str(vid)!r}: {reason}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
         return np.array([self.position[v] for v in video_ids], dtype=np.int64)
 
     def rows(self, video_ids) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +193,7 @@ def candidate_matrix(videos: VideoSet, proposals, encoder: SegmentEncoder) -> Ca
         have = set(videos.features.video_ids)
         missing = [v for v in universe if v not in have]
         if missing:
-            raise CandidateError(f"video {missing[0]!r}: no features in {videos.features.source}"
+            raise CandidateError(f"video {str(missing[0])!r}: no features in {videos.features.source}"
                                  + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
         return CandidateMatrix.build(videos.features, proposals, universe, encoder)
 
