@@ -157,3 +157,91 @@ def test_writers_killed_at_random_moments_and_torn_lines_lose_nothing(tmp_path):
             assert [r["submission_id"] for r in survivor.records()] == got
     ids = _ids_in_file(path)
     assert acknowledged <= set(ids) and len(ids) == len(set(ids))
+
+
+# ---- checkpoints ----------------------------------------------------------------------------------
+
+def _short_run(data, checkpoint, *, selector="random", seed=0, batch_size=32, noise=0.3):
+    from activeloc import ActiveLearningLoop, SimulatedOracle, StageWiseLocalizer, make_selector
+
+    loop = ActiveLearningLoop(StageWiseLocalizer(svm_max_iter=5), make_selector(selector),
+                              SimulatedOracle(data.ground_truth, noise=noise), batch_size=batch_size, max_steps=3,
+                              checkpoint=checkpoint, random_state=seed, run_id="f")
+    return loop.run(data.split("selection"), data.split("testing"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def small():
+    from conftest import simulated_dataset
+
+    return simulated_dataset(n=400, classes=6, feature_dim=8)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(small, tmp_path_factory):
+    from activeloc.active.loop import TIMING_COLUMNS
+
+    return _short_run(small, None).history.drop(columns=TIMING_COLUMNS)
+
+
+DAMAGE = {
+    "truncated": lambda raw: raw[: len(raw) // 2],
+    "empty": lambda raw: b"",
+    "garbage": lambda raw: bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),
+    "another object": lambda raw: __import__("pickle").dumps({"step": 3}),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE.values(), ids=DAMAGE.keys())
+def test_an_unreadable_checkpoint_is_named_and_replaced_by_the_previous_one(small, uninterrupted, tmp_path, damage):
+    from activeloc.active.loop import TIMING_COLUMNS, CheckpointWarning
+
+    checkpoint = tmp_path / "run.joblib"
+    _short_run(small, checkpoint)
+    checkpoint.write_bytes(damage(checkpoint.read_bytes()))
+    with pytest.warns(CheckpointWarning, match=rf"unreadable checkpoint {checkpoint}.*resuming from .*previous \(2 steps done\)"):
+        history = _short_run(small, checkpoint).history.drop(columns=TIMING_COLUMNS)
+    assert history.equals(uninterrupted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the replaced checkpoint reads cleanly from now on
+        assert _short_run(small, checkpoint).history.drop(columns=TIMING_COLUMNS).equals(uninterrupted)
+
+
+def test_with_no_readable_checkpoint_the_run_restarts_saying_so_once(small, uninterrupted, tmp_path):
+    from activeloc.active.loop import TIMING_COLUMNS, CheckpointWarning
+
+    checkpoint = tmp_path / "run.joblib"
+    _short_run(small, checkpoint)
+    for path in (checkpoint, tmp_path / "run.joblib.previous"):
+        path.write_bytes(b"\0" * 100)
+    with pytest.warns(CheckpointWarning, match="restarts from its first step") as caught:
+        history = _short_run(small, checkpoint).history.drop(columns=TIMING_COLUMNS)
+    assert len(caught) == 1 and history.equals(uninterrupted)
+
+
+def test_a_checkpoint_of_another_run_is_refused_naming_what_differs(small, tmp_path):
+    from activeloc.active.loop import CheckpointError
+
+    checkpoint = tmp_path / "run.joblib"
+    _short_run(small, checkpoint, selector="uncertainty", seed=5, batch_size=12, noise=0.1)
+    before = checkpoint.read_bytes()
+    with pytest.raises(CheckpointError) as err:
+        _short_run(small, checkpoint)
+    message = str(err.value)
+    assert "\n" not in message and str(checkpoint) in message
+    for difference in ("selector: 'uncertainty' there, 'random' here", "seed: 5 there, 0 here",
+                       "batch size: 12 there, 32 here", "noise: 0.1 there, 0.3 here"):
+        assert difference in message
+    assert checkpoint.read_bytes() == before  # refused, not touched
+
+
+def test_temporaries_of_killed_writers_are_removed_when_a_run_starts(small, tmp_path):
+    checkpoint = tmp_path / "run.joblib"
+    dead = tmp_path / ".run.joblib.pid999999999.abc.tmp"  # no such process
+    old_style = tmp_path / ".run.joblib.k2j3h4.tmp"
+    live = tmp_path / f".run.joblib.pid{os.getpid()}.xyz.tmp"  # a writer still at work
+    other = tmp_path / ".other.parquet.pid999999999.abc.tmp"  # not this run's
+    for path in (dead, old_style, live, other):
+        path.write_bytes(b"partial")
+    _short_run(small, checkpoint)
+    assert not dead.exists() and not old_style.exists() and live.exists() and other.exists()

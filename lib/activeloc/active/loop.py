@@ -7,11 +7,20 @@ annotations, the fitted localizer, the history) is checkpointed with an atomic w
 killed at any moment, even by SIGKILL, resumes from its last finished step and ends with the same
 history as an uninterrupted run (timing columns aside). Randomness comes from ``random_state``
 and the step number only.
+
+A checkpoint carries the identity of its run (selector and its state, seed, batch size, budgets,
+oracle and noise, localizer template, the Selection and Testing videos, the code's fingerprint):
+a loop pointed at another run's checkpoint refuses it with a :class:`CheckpointError` listing
+what differs. The previous checkpoint is kept beside it (``<checkpoint>.previous``); a checkpoint
+that cannot be read is reported by path (a :class:`CheckpointWarning`) and replaced by the
+previous one, else the run restarts from its beginning. Temporaries left by a killed writer are
+removed when a run starts.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +31,9 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
-from ..core.io import dump_atomic
+from ..core.errors import InputError
+from ..core.fingerprint import code_fingerprint, frame_digest
+from ..core.io import dump_atomic, remove_stale_temporaries
 from ..core.timing import timed
 from ..data.annotations import GroundTruth
 from ..data.dataset import Dataset
@@ -31,6 +42,14 @@ from ..evaluation.detection import ACTIVITYNET_TIOU, evaluate_localizer
 
 TIMING_COLUMNS = ["fit_seconds", "select_seconds", "evaluate_seconds"]
 SELECTION_TABLE_COLUMNS = ["run_id", "step", "video_id", "rank", "utility", "duration"]
+
+
+class CheckpointError(InputError):
+    """A checkpoint belongs to another run."""
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint could not be read; the run goes on from the previous one, or from the start."""
 
 
 @dataclass
@@ -50,6 +69,7 @@ class _State:
     localizer: object
     history: list = field(default_factory=list)
     selections: list = field(default_factory=list)
+    identity: dict = field(default_factory=dict)
 
 
 class ActiveLearningLoop:
@@ -84,19 +104,73 @@ class ActiveLearningLoop:
         """The seed of one random decision: the run's seed, the step, and what it is for."""
         return int(np.random.SeedSequence([state_seed, step, purpose]).generate_state(1)[0])
 
-    def _start(self, selection: Dataset) -> _State:
-        if self.checkpoint is not None and Path(self.checkpoint).exists():
-            return joblib.load(self.checkpoint)
-        seed = (self.random_state if isinstance(self.random_state, (int, np.integer))
+    def _seeded(self) -> bool:
+        return isinstance(self.random_state, (int, np.integer))
+
+    def _identity(self, selection: Dataset, testing: Dataset) -> dict:
+        """What decides this run's result, in comparable values (see the module docstring)."""
+        def digest(obj) -> str:
+            return joblib.hash(obj, hash_name="sha1")[:12]
+
+        return {
+            "selector": getattr(self.selector, "name", type(self.selector).__name__),
+            "selector state": digest(self.selector),
+            "seed": int(self.random_state) if self._seeded() else None,
+            "batch size": int(self.batch_size), "initial ratio": float(self.initial_ratio),
+            "budget (videos)": self.budget_videos, "budget (seconds)": self.budget_seconds,
+            "max steps": self.max_steps, "oracle": type(self.oracle).__name__,
+            "noise": None if getattr(self.oracle, "noise", None) is None else float(self.oracle.noise),
+            "localizer": digest(clone(self.localizer)),
+            "Selection videos": frame_digest(selection.durations().to_frame()),
+            "Testing videos": frame_digest(testing.durations().to_frame()), "Testing truth": frame_digest(testing.instances),
+            "tIoU thresholds": digest([float(t) for t in self.tiou_thresholds]),
+            "code": code_fingerprint(),
+        }
+
+    def _start(self, selection: Dataset, identity: dict) -> _State:
+        state = self._resume(identity) if self.checkpoint is not None else None
+        if state is not None:
+            return state
+        seed = (int(self.random_state) if self._seeded()
                 else int(check_random_state(self.random_state).randint(2**31 - 1)))
         labelled = draw_subset(selection.video_ids, ratio=self.initial_ratio, random_state=self._seed(seed, 0, 0))
         annotations = self.oracle.annotate(labelled, random_state=self._seed(seed, 0, 2))
-        localizer = clone(self.localizer).set_params(random_state=int(seed))
-        return _State(int(seed), 0, labelled, annotations, localizer)
+        localizer = clone(self.localizer).set_params(random_state=seed)
+        return _State(seed, 0, labelled, annotations, localizer, identity=identity)
+
+    def _previous(self) -> Path:
+        return Path(f"{self.checkpoint}.previous")
+
+    def _resume(self, identity: dict) -> _State | None:
+        """The state of the checkpoint (or of the previous one, if it is unreadable), or None to start afresh."""
+        path = Path(self.checkpoint)
+        remove_stale_temporaries(path.parent, path.name)
+        remove_stale_temporaries(path.parent, self._previous().name)
+        unreadable = []
+        for candidate in (path, self._previous()):
+            if not candidate.exists():
+                continue
+            try:
+                state = joblib.load(candidate)
+                if not isinstance(state, _State):
+                    raise TypeError(f"holds a {type(state).__name__}, not a loop state")
+            except Exception as exc:  # any way a file can be damaged: truncated, empty, garbage, foreign
+                unreadable.append(f"{candidate} ({type(exc).__name__}: {str(exc)[:80]})")
+                continue
+            _check_identity(candidate, state.identity, identity, compare_seed=self._seeded())
+            if unreadable:
+                warnings.warn(f"unreadable checkpoint {unreadable[0]}; resuming from {candidate} ({state.step} steps done)",
+                              CheckpointWarning, stacklevel=4)
+                os.replace(candidate, path)
+            return state
+        if unreadable:
+            warnings.warn(f"unreadable checkpoint {'; '.join(unreadable)}; the run restarts from its first step",
+                          CheckpointWarning, stacklevel=4)
+        return None
 
     def _save(self, state: _State) -> None:
         if self.checkpoint is not None:
-            dump_atomic(state, self.checkpoint)
+            dump_atomic(state, self.checkpoint, keep_previous=self._previous())
 
     def _spent(self, labelled: int, seconds: float) -> bool:
         return ((self.budget_videos is not None and labelled >= self.budget_videos)
@@ -106,7 +180,7 @@ class ActiveLearningLoop:
         """Run (or resume) until the pool is empty, the budget is spent or ``max_steps`` steps are done."""
         if int(self.batch_size) < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
-        state = self._start(selection)
+        state = self._start(selection, self._identity(selection, testing) if self.checkpoint is not None else {})
         durations = selection.durations()
         unlabelled = selection.without_labels()  # what every step's pool is cut from
         total = len(selection.video_ids)
@@ -162,3 +236,12 @@ class ActiveLearningLoop:
         history = pd.DataFrame(state.history).drop(columns="final")
         selections = pd.DataFrame(state.selections, columns=SELECTION_TABLE_COLUMNS)
         return LoopResult(history, selections[SELECTION_TABLE_COLUMNS])
+
+
+def _check_identity(path: Path, theirs: dict, ours: dict, *, compare_seed: bool) -> None:
+    """Refuse a checkpoint written by another run, naming what differs."""
+    differences = [f"{key}: {theirs.get(key, 'unrecorded')!r} there, {value!r} here" for key, value in ours.items()
+                   if (key != "seed" or compare_seed) and theirs.get(key, "unrecorded") != value]
+    if differences:
+        raise CheckpointError(f"{path}: the checkpoint belongs to another run ({'; '.join(differences)}); "
+                              "delete it, or give this run another checkpoint")
