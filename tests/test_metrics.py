@@ -13,6 +13,10 @@ from activeloc.data.simulator import simulate_detections
 from activeloc.evaluation.detection import parse_thresholds
 from conftest import reference_map
 
+# Predictions in videos without truth are false positives these tests score on purpose; the warning
+# that counts them has its own test (test_faults_inputs.py).
+pytestmark = pytest.mark.filterwarnings("ignore:.*videos outside the ground truth:UserWarning")
+
 
 def frame(rows, cols=("video_id", "t_start", "t_end", "label")):
     return pd.DataFrame(rows, columns=list(cols))
@@ -168,7 +172,8 @@ def test_cli_evaluate_agrees_with_official_algorithm_on_activitynet(anet_path, a
     write_results(p, results)
     assert main(["evaluate", str(anet_path), str(results), "--subset", "validation", "--tiou", spec]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"tiou_thresholds", "mAP", "average_mAP"}
+    assert set(out) == {"tiou_thresholds", "mAP", "average_mAP", "reversed_predictions", "predictions_outside_ground_truth"}
+    assert out["reversed_predictions"] == out["predictions_outside_ground_truth"] == 0
     thresholds = parse_thresholds(spec)
     ref = reference_map(list(val.itertuples(index=False)), list(p.itertuples(index=False)), thresholds)
     np.testing.assert_allclose(out["mAP"], ref, rtol=0, atol=1e-9)

@@ -32,6 +32,8 @@ from ..core.errors import InputError
 from ..core.io import atomic_path
 
 C3D_DATASET = "c3d_features"
+# What h5py raises on a file that is truncated or corrupt, depending on which structure is damaged.
+_H5PY_READ_ERRORS = (OSError, KeyError, RuntimeError)
 
 
 class FeatureError(InputError, LookupError):
@@ -192,7 +194,7 @@ class HDF5FeatureStore(FeatureStore):
             window = int(attrs.get("window", 16)) if window is None else window
             stride = int(attrs.get("stride", 8)) if stride is None else stride
             self._groups = {name[2:] if name.startswith("v_") else name: name for name in self._file}
-        except (OSError, KeyError) as exc:
+        except _H5PY_READ_ERRORS as exc:
             self._file.close()
             raise FeatureError(f"{self.path}: corrupt HDF5 file ({_first_line(exc)})") from None
         super().__init__(durations, window=window, stride=stride, **kwargs)
@@ -215,12 +217,12 @@ class HDF5FeatureStore(FeatureStore):
         name = self._groups.get(video_id)
         if name is None:
             return None
-        # h5py reads lazily, so a truncated or corrupt file may only fail here (KeyError: a bad object header).
+        # h5py reads lazily, so a truncated or corrupt file may only fail here.
         try:
             group = self._file[name]
             if self.dataset in group:
                 return group[self.dataset][()]
-        except (OSError, KeyError) as exc:
+        except _H5PY_READ_ERRORS as exc:
             raise FeatureError(f"{self._where(video_id)}: corrupt HDF5 data ({_first_line(exc)})") from None
         raise FeatureError(f"{self._where(video_id)}: group {name!r} has no dataset {self.dataset!r}")
 

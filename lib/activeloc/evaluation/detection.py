@@ -4,8 +4,8 @@ The detection metric reproduces the official ActivityNet evaluation (``eval_dete
 
 * ground-truth classes define the class list; a predicted label unknown to the ground truth is an
   error unless ``ignore_unknown_labels=True`` (then those predictions are dropped);
-* predictions for videos outside the ground truth, and reversed predictions (start after end),
-  are false positives, as in the official code; both are counted, with a warning;
+* predictions for videos outside the ground truth are false positives, as in the official code;
+  so are reversed predictions (start after end), whose tIoU is 0; both are counted, with a warning;
 * per class, predictions are visited by descending score; at each tIoU threshold a prediction is
   a true positive if some not-yet-matched ground-truth instance of its class in its video has
   tIoU >= threshold, and it takes the one with the highest tIoU; otherwise it is a false positive
@@ -17,7 +17,8 @@ Tie-breaking, which the official code leaves to an unstable sort, is fixed here:
 equal score keep their input order (earlier first), and ground-truth instances of equal tIoU are
 taken in input order. With no ties the two agree exactly.
 
-Segments with a non-positive union (two empty segments) have tIoU 0.
+Segments with a non-positive union (two empty segments, or a reversed one exactly as long as the
+truth is) have tIoU 0; the official code divides by zero there, and counts the NaN as a hit.
 
 The greedy matching is sequential within a (class, video) pair but independent across pairs, so
 it runs in rounds: round r matches the r-th best prediction of every pair at once, vectorised over

@@ -1,0 +1,252 @@
+"""Bad input files and frames fail with an InputError whose one-line message names the file, the
+video and the field, or, where the official tools accept them, are counted with one warning."""
+
+import json
+import os
+import warnings
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from activeloc import AnnotationError, HDF5FeatureStore, InMemoryFeatureStore, NpyFolderFeatureStore, read_ground_truth
+from activeloc.core.errors import InputError
+from activeloc.data.dataset import VideoSet
+from activeloc.data.features import FeatureError, write_hdf5_features, write_npy_folder
+from activeloc.data.annotations import read_results
+from activeloc.evaluation.detection import evaluate_detections
+from activeloc.localization.encoding import CandidateError, CandidateMatrix, SegmentEncoder, candidate_matrix
+from conftest import reference_map
+
+
+def one_line(err) -> str:
+    message = str(err.value)
+    assert isinstance(err.value, InputError) and "\n" not in message
+    return message
+
+
+def memory_store(n_videos=10, dim=100):
+    rng = np.random.default_rng(0)
+    feats = {f"v{i}": rng.standard_normal((20, dim)) for i in range(n_videos)}
+    return InMemoryFeatureStore(feats, {vid: 40.0 for vid in feats})
+
+
+# --- feature files -------------------------------------------------------------------------------
+
+def test_hdf5_of_random_bytes_fails_when_opened(tmp_path):
+    path = tmp_path / "f.h5"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(FeatureError) as err:
+        HDF5FeatureStore(path, {})
+    assert str(path) in one_line(err) and "not a readable HDF5 file" in str(err.value)
+
+
+def test_hdf5_truncated_to_half_fails_when_opened(tmp_path):
+    path = tmp_path / "f.h5"
+    write_hdf5_features(memory_store(), path)
+    os.truncate(path, path.stat().st_size // 2)
+    with pytest.raises(FeatureError) as err:
+        HDF5FeatureStore(path, {})
+    assert str(path) in one_line(err)
+
+
+def test_hdf5_truncated_after_opening_fails_when_the_video_is_read(tmp_path):
+    path = tmp_path / "f.h5"
+    mem = memory_store()
+    write_hdf5_features(mem, path)
+    with HDF5FeatureStore(path, mem.durations) as store:
+        os.truncate(path, path.stat().st_size // 2)  # h5py reads lazily: the last video is now gone
+        with pytest.raises(FeatureError) as err:
+            store.snippets("v9")
+    assert str(path) in one_line(err) and "video 'v9'" in str(err.value)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random bytes", "empty"])
+def test_npy_file_that_cannot_be_read_names_file_and_video(tmp_path, damage):
+    write_npy_folder(memory_store(2), tmp_path)
+    path = tmp_path / "v1.npy"
+    damaged = {"truncated": path.read_bytes()[: path.stat().st_size // 2],
+               "random bytes": np.random.default_rng(0).bytes(500), "empty": b""}[damage]
+    path.write_bytes(damaged)
+    store = NpyFolderFeatureStore(tmp_path, {"v0": 40.0, "v1": 40.0})
+    assert store.snippets("v0").shape == (20, 100)
+    with pytest.raises(FeatureError) as err:
+        store.snippets("v1")
+    assert str(path) in one_line(err) and "video 'v1'" in str(err.value)
+
+
+@pytest.mark.parametrize("values", [
+    np.ones((3, 4), complex), np.ones((3, 4), bool), np.full((3, 4), "x"), np.full((3, 4), 1.0, object),
+], ids=["complex", "bool", "str", "object"])
+def test_features_must_be_real_numbers(values):
+    store = InMemoryFeatureStore({"a": values}, {"a": 10.0})
+    with pytest.raises(FeatureError) as err:
+        store.segment_features("a", [[0, 5]])
+    assert f"InMemoryFeatureStore: video 'a': features must be real numbers, got dtype {values.dtype}" == one_line(err)
+
+
+def test_complex_hdf5_features_are_refused_not_cast(tmp_path):
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w") as out:
+        out.create_group("v_a").create_dataset("c3d_features", data=np.ones((3, 4), complex))
+    with HDF5FeatureStore(path, {"a": 10.0}) as store, pytest.raises(FeatureError) as err:
+        store.snippets("a")
+    assert str(path) in one_line(err) and "video 'a'" in str(err.value) and "complex128" in str(err.value)
+
+
+def test_integer_features_are_read_as_floats():
+    store = InMemoryFeatureStore({"a": np.arange(12).reshape(3, 4)}, {"a": 10.0})
+    assert store.snippets("a").dtype == np.float64
+    np.testing.assert_allclose(store.segment_features("a", [[0, 10]]), [[4, 5, 6, 7]])
+
+
+def test_a_video_of_another_width_names_both_widths():
+    store = InMemoryFeatureStore({"a": np.ones((3, 4)), "b": np.ones((5, 6))}, {"a": 10.0, "b": 10.0})
+    store.segment_features("a", [[0, 5]])
+    with pytest.raises(FeatureError) as err:
+        store.segment_features("b", [[0, 5]])
+    assert one_line(err) == "InMemoryFeatureStore: video 'b': features are 6 wide, but those of video 'a' are 4 wide"
+
+
+def test_messages_show_plain_ids_not_numpy_reprs():
+    store = memory_store(1)
+    with pytest.raises(FeatureError) as err:
+        store.snippets(np.str_("nope"))
+    assert "video 'nope'" in one_line(err) and "np.str_" not in str(err.value)
+
+    matrix = CandidateMatrix(["v0"], np.zeros((1, 2)), np.zeros((1, 3), np.float32), np.array([0, 1]))
+    with pytest.raises(CandidateError) as err:
+        matrix.rows([np.str_("gone")])
+    assert one_line(err).startswith("video 'gone': not in the candidate set")
+
+    videos = VideoSet(store, {"v0": 40.0, "nofeat": 40.0}, [np.str_("nofeat")])
+    with pytest.raises(CandidateError) as err:
+        candidate_matrix(videos, None, SegmentEncoder())
+    assert one_line(err).startswith("video 'nofeat': no features in InMemoryFeatureStore")
+
+
+# --- ground truth and results files --------------------------------------------------------------
+
+def ground_truth(*annotations, subset="validation"):
+    return {"version": "VERSION 1.3", "database": {
+        "vidA": {"subset": subset, "duration": 100.0,
+                 "annotations": [{"segment": list(seg), "label": "Run"} for seg in annotations]},
+    }}
+
+
+def test_reversed_segments_are_counted_apart_from_empty_ones_and_dropped(tmp_path):
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(ground_truth([10, 20], [30, 25], [40, 40], [60, 50])))
+    with pytest.warns(UserWarning, match=r"1 empty segments, 0 exact duplicates, 2 reversed segments \(start after end, dropped\)"):
+        gt = read_ground_truth(path)
+    assert (gt.report.dropped, gt.report.reversed, gt.report.clipped) == (1, 2, 0)
+    assert gt.instances[["t_start", "t_end"]].values.tolist() == [[10, 20]]  # dropped, not swapped
+    reversed_repairs = [r for r in gt.report.repairs if r["action"] == "reversed"]
+    assert [(r["index"], r["original"], r["result"]) for r in reversed_repairs] == [(1, [30, 25], None), (3, [60, 50], None)]
+    assert gt.report.to_dict()["reversed"] == 2
+
+    with pytest.warns(UserWarning, match=r"found \(not repaired\).* 2 reversed segments \(start after end\);"):
+        raw = read_ground_truth(path, repair=False)
+    assert raw.report.reversed == 2 and [30, 25] in raw.instances[["t_start", "t_end"]].values.tolist()
+
+
+DUPLICATE_VIDEO = """{"version": "VERSION 1.3", "database": {
+  "vidA": {"subset": "validation", "duration": 10.0, "annotations": [{"segment": [1, 2], "label": "Run"}]},
+  "vidB": {"subset": "validation", "duration": 10.0, "annotations": [{"segment": [1, 2], "label": "Run"}]},
+  "vidA": {"subset": "validation", "duration": 20.0, "annotations": []}}}"""
+
+
+def test_a_video_id_twice_in_the_database_is_an_error(tmp_path):
+    path = tmp_path / "gt.json"
+    path.write_text(DUPLICATE_VIDEO)
+    with pytest.raises(AnnotationError) as err:
+        read_ground_truth(path)
+    assert one_line(err) == f"{path}: video 'vidA': video id appears twice in the database"
+
+
+def test_repeated_keys_elsewhere_keep_the_last_value(tmp_path):
+    path = tmp_path / "gt.json"
+    path.write_text('{"database": {"vidA": {"subset": "training", "subset": "validation", "duration": 10.0,'
+                    ' "annotations": []}}}')
+    assert read_ground_truth(path).videos.loc["vidA", "subset"] == "validation"
+
+
+def test_a_video_id_twice_in_the_results_is_an_error(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text('{"results": {"v1": [{"segment": [1, 2], "score": 0.5, "label": "Run"}], "v2": [], "v1": []}}')
+    with pytest.raises(AnnotationError) as err:
+        read_results(path)
+    assert one_line(err) == f"{path}: video 'v1': video id appears twice in the results"
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"database": ' * 100_000])
+def test_json_nested_too_deeply_is_an_annotation_error(tmp_path, text):
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    with pytest.raises(AnnotationError) as err:
+        read_ground_truth(path)
+    assert str(path) in one_line(err) and "nested too deeply" in str(err.value)
+    with pytest.raises(AnnotationError, match="nested too deeply"):
+        read_results(path)
+
+
+def test_require_subset_names_the_subsets_the_file_has(tmp_path):
+    path = tmp_path / "gt.json"
+    data = ground_truth([10, 20])
+    data["database"]["vidB"] = {"subset": "testing", "duration": 5.0}
+    path.write_text(json.dumps(data))
+    gt = read_ground_truth(path)
+    assert gt.require_subset("validation").video_ids == ["vidA"]
+    assert len(gt.subset("training").videos) == 0  # subset() itself may be empty: callers may want that
+    with pytest.raises(AnnotationError) as err:
+        gt.require_subset("training")
+    assert one_line(err) == f"{path}: field 'subset': no videos in subset 'training'; this file has testing (1), validation (1)"
+
+
+# --- detection evaluation ------------------------------------------------------------------------
+
+TRUTH = pd.DataFrame([("v1", 0, 10, "a"), ("v1", 20, 30, "a"), ("v2", 0, 10, "b")],
+                     columns=["video_id", "t_start", "t_end", "label"])
+THRESHOLDS = np.array([0.1, 0.5, 0.9])
+
+
+def predictions(rows):
+    return pd.DataFrame(rows, columns=["video_id", "t_start", "t_end", "label", "score"])
+
+
+def test_reversed_and_outside_predictions_are_scored_as_official_and_counted_once_each():
+    pred = predictions([
+        ("v1", 0, 10, "a", 0.9), ("v1", 30, 22, "a", 0.8), ("v2", 8, 1, "b", 0.7),  # two reversed
+        ("v2", 0, 9, "b", 0.6), ("elsewhere", 0, 10, "a", 0.95), ("other", 20, 30, "b", 0.5),  # two outside
+        ("other", 0, 1, "a", 0.4),
+    ])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate_detections(TRUTH, pred, THRESHOLDS)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2
+    assert messages[0].startswith("2 reversed predictions (start after end)") and "['v1', 'v2']" in messages[0]
+    assert messages[1].startswith("3 predictions for videos outside the ground truth") and "['elsewhere', 'other']" in messages[1]
+    assert (result.reversed_predictions, result.predictions_outside_ground_truth) == (2, 3)
+    assert result.to_dict()["reversed_predictions"] == 2 and result.to_dict()["predictions_outside_ground_truth"] == 3
+    reference = reference_map(list(TRUTH.itertuples(index=False)), list(pred.itertuples(index=False)), THRESHOLDS)
+    np.testing.assert_allclose(result.mAP, reference, atol=1e-12)
+
+
+def test_videos_evaluated_without_truth_are_not_outside():
+    pred = predictions([("v1", 0, 10, "a", 0.9), ("background", 0, 10, "a", 0.5)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = evaluate_detections(TRUTH, pred, THRESHOLDS, video_ids=["v1", "v2", "background"])
+    assert result.predictions_outside_ground_truth == 0
+
+
+def test_unknown_label_names_a_video_and_the_label():
+    pred = predictions([("v1", 0, 10, "a", 0.9), ("v2", 0, 10, "foo", 0.8), ("v2", 0, 5, "foo", 0.7),
+                        ("v1", 0, 5, "bar", 0.6)])
+    with pytest.raises(AnnotationError) as err:
+        evaluate_detections(TRUTH, pred, THRESHOLDS)
+    assert one_line(err) == ("video 'v2': label 'foo' is not a ground-truth class (3 predictions in 2 videos have such "
+                             "labels; pass ignore_unknown_labels=True to drop them)")
+    assert err.value.video == "v2"
