@@ -7,6 +7,7 @@ import os
 import signal
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -245,3 +246,187 @@ def test_temporaries_of_killed_writers_are_removed_when_a_run_starts(small, tmp_
         path.write_bytes(b"partial")
     _short_run(small, checkpoint)
     assert not dead.exists() and not old_style.exists() and live.exists() and other.exists()
+
+
+# ---- the command line -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dataset_folder(tmp_path_factory):
+    from conftest import write_dataset_folder
+
+    return write_dataset_folder(tmp_path_factory.mktemp("cli") / "dataset", n=300, classes=6, feature_dim=8)
+
+
+def _cli(capsys, *argv):
+    """``activeloc argv``: (exit status, stderr); argparse's own exits count as statuses too."""
+    from activeloc.cli import main
+
+    try:
+        status = main([str(a) for a in argv])
+    except SystemExit as exc:
+        status = exc.code
+    return status, capsys.readouterr().err
+
+
+BAD_OPTIONS = {
+    "noise above 1": (["--noise", "1.5"], "--noise"),
+    "negative noise": (["--noise", "-0.2"], "--noise"),
+    "noise nan": (["--noise", "nan"], "--noise"),
+    "zero selection videos": (["--selection-videos", "0"], "--selection-videos"),
+    "negative batch size": (["--batch-sizes", "-4"], "--batch-sizes"),
+    "zero batch size": (["--batch-sizes", "0"], "--batch-sizes"),
+    "empty seed list": (["--seeds", ","], "--seeds"),
+    "negative seed": (["--seeds", "0,-3"], "--seeds"),
+    "zero jobs": (["--jobs", "0"], "--jobs"),
+    "unknown selector": (["--selectors", "random,oracle"], "unknown selector 'oracle'"),
+    "missing dataset": (["--dataset", "/no/such/folder"], "/no/such/folder/ground_truth.json"),
+    "unwritable out": (["--out", "/dev/null/results"], "--out /dev/null/results"),
+}
+
+
+@pytest.mark.parametrize("argv, named", BAD_OPTIONS.values(), ids=BAD_OPTIONS.keys())
+def test_a_bad_simulate_option_is_one_line_exit_2_before_any_work(dataset_folder, tmp_path, capsys, argv, named):
+    out = tmp_path / "out"
+    status, err = _cli(capsys, "simulate", "--dataset", dataset_folder, "--out", out, *argv)
+    assert status == 2 and named in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (out / "history").exists()  # nothing was run
+
+
+@pytest.mark.parametrize("spec", ["1.5", "-1", "nan", "0.5:0.95", "0.9:0.5:0.1", "a,b", "0.5:0.95:0"])
+def test_a_bad_tiou_is_one_line_exit_2(tmp_path, capsys, spec):
+    status, err = _cli(capsys, "evaluate", tmp_path / "gt.json", tmp_path / "results.json", "--tiou", spec)
+    assert status == 2 and "--tiou" in err and repr(spec) in err and err.count("\n") == 1
+
+
+def test_reproduce_refuses_any_unknown_notebook_or_profile_before_running(capsys):
+    status, err = _cli(capsys, "reproduce", "--only", "01", "--only", "99")
+    assert status == 2 and "no notebook '99'" in err and err.count("\n") == 1
+    status, err = _cli(capsys, "reproduce", "--profile", "huge")
+    assert status == 2 and "unknown profile 'huge'" in err
+
+
+def _break_features(folder, how):
+    import h5py
+
+    video = next(iter(json.loads((folder / "ground_truth.json").read_text())["database"]))
+    with h5py.File(folder / "features.h5", "a") as fh:
+        if how == "missing":
+            del fh[f"v_{video}"]
+        else:
+            fh[f"v_{video}/c3d_features"][0, 0] = np.nan
+    return video
+
+
+@pytest.mark.parametrize("how, says", [("missing", "no features"), ("nan", "NaN")])
+def test_feature_errors_in_simulate_name_the_video(dataset_folder, tmp_path, capsys, how, says):
+    import shutil
+
+    folder = shutil.copytree(dataset_folder, tmp_path / "dataset")
+    video = _break_features(folder, how)
+    status, err = _cli(capsys, "simulate", "--dataset", folder, "--out", tmp_path / "out", "--selectors", "random",
+                       "--seeds", "0")
+    last = err.strip().splitlines()[-1]  # after the progress bars
+    assert status == 2 and "Traceback" not in err and last.startswith("activeloc simulate: error:")
+    assert f"video '{video}'" in last and says in last and "np.str_" not in last
+
+
+def test_debug_shows_the_traceback_and_a_bug_is_one_line_exit_1(dataset_folder, tmp_path, capsys, monkeypatch):
+    from activeloc.cli import main
+    from activeloc.data.dataset import NotADatasetFolder
+
+    with pytest.raises(NotADatasetFolder):
+        main(["simulate", "--dataset", str(tmp_path), "--out", str(tmp_path / "out"), "--debug"])
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("activeloc.experiments.grid.run_grid", broken)
+    status, err = _cli(capsys, "simulate", "--dataset", dataset_folder, "--out", tmp_path / "out")
+    assert status == 1 and err.count("\n") == 1 and "ZeroDivisionError: a bug" in err and "--debug" in err
+
+
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pids) -> set[int]:
+    return {p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1][:3]}
+
+
+def _simulate_argv(dataset, out):
+    import sys
+
+    return [sys.executable, "-m", "activeloc.cli", "simulate", "--dataset", str(dataset), "--out", str(out),
+            "--selectors", "random,uncertainty", "--seeds", "0,1", "--jobs", "2"]
+
+
+def _start_simulate(dataset, out):
+    import subprocess
+
+    return subprocess.Popen(_simulate_argv(dataset, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(out, proc, seconds=120):
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None:
+        if list((out / "checkpoints").glob("*.joblib.previous")):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint written (exit {proc.poll()})")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_simulate_cleanly_and_a_rerun_resumes_to_the_same_result(dataset_folder, tmp_path, signum):
+    import subprocess
+
+    import pandas as pd
+
+    from activeloc.active.loop import TIMING_COLUMNS
+    from activeloc.experiments.storage import read_table
+
+    out = tmp_path / "out"
+    proc = _start_simulate(dataset_folder, out)
+    _wait_for_checkpoint(out, proc)
+    workers = _children(proc.pid)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"activeloc simulate: stopped by {signal.Signals(signum).name}") and "run the same command" in last
+    assert "Traceback" not in err and "leaked" not in err
+    time.sleep(0.5)
+    assert not _alive(workers), "workers outlived the command"
+    assert len(list((out / "history").glob("*.parquet"))) < 4  # really stopped mid-grid
+    for folder in (out, tmp_path / "reference"):  # the rerun resumes; the reference runs uninterrupted
+        rerun = subprocess.run(_simulate_argv(dataset_folder, folder), capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr
+
+    def table(folder):
+        return read_table(folder / "history").drop(columns=TIMING_COLUMNS).sort_values(["run_id", "step"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(table(out), table(tmp_path / "reference"))
+
+
+@pytest.mark.slow
+def test_workers_end_with_a_killed_simulate(dataset_folder, tmp_path):
+    out = tmp_path / "out"
+    proc = _start_simulate(dataset_folder, out)
+    _wait_for_checkpoint(out, proc)
+    workers = _children(proc.pid) - {proc.pid}
+    assert workers
+    proc.kill()
+    proc.communicate()
+    deadline = time.time() + 10
+    while _alive(workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(workers), "workers outlived a SIGKILLed command"

@@ -1,14 +1,87 @@
-"""The ``activeloc`` command: validate annotations, evaluate detections, reproduce the notebooks."""
+"""The ``activeloc`` command: validate annotations, evaluate detections, simulate runs, reproduce the notebooks.
+
+Every option is checked before any work starts. A user error (a bad option, file, video or
+field) is one line on stderr and exit status 2; anything else is a bug, also one line (exit 1),
+with the traceback only under ``--debug``. SIGINT and SIGTERM stop a command cleanly: parallel
+workers are ended, finished results and checkpoints stay as they are (every write is atomic), and
+the command says how to resume (exit 130 or 143).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 
-from .data.annotations import AnnotationError, read_ground_truth, read_results
+from .core.errors import InputError
+from .data.annotations import SUBSETS, read_ground_truth, read_results
 from .evaluation.detection import evaluate_detections, parse_thresholds
+
+SEED_LIMIT = 2**32  # what numpy's seeding accepts
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, where argparse would print the usage first
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _checked(convert, check=None, expected=""):
+    """An argparse type: ``convert`` the text, then ``check`` the value; a failure names the value
+    and what was expected (argparse adds the option's name)."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError as exc:  # an InputError already says what is wrong, and what would do
+            raise argparse.ArgumentTypeError(str(exc) if isinstance(exc, InputError) else f"{text!r} is not {expected}") from None
+        if check is not None and not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {expected}")
+        return value
+    return parse
+
+
+def _list_of(convert, check=None, expected=""):
+    """An argparse type for a comma-separated list of at least one item."""
+    item = _checked(convert, check, expected)
+
+    def parse(text):
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"{text!r}: give at least one value ({expected})")
+        return [item(x) for x in items]
+    return parse
+
+
+def _thresholds(text):
+    try:
+        return parse_thresholds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _known_selector(name: str) -> str:
+    from .active.registry import make_selector
+
+    make_selector(name)  # an unknown name raises UnknownSelector, naming the ones there are
+    return name
+
+
+POSITIVE = {"check": lambda n: n >= 1, "expected": "a whole number of at least 1"}
+
+
+def _writable_folder(path: str, option: str) -> Path:
+    """``path`` created if needed, after checking that files can be written there."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+    return folder
 
 
 def _validate(args) -> int:
@@ -24,30 +97,28 @@ def _validate(args) -> int:
 
 def _evaluate(args) -> int:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gt = read_ground_truth(args.ground_truth, repair=args.repair)
-    preds = read_results(args.results)
-    result = evaluate_detections(
-        gt.subset(args.subset).instances, preds, parse_thresholds(args.tiou),
-        ignore_unknown_labels=args.ignore_unknown_labels,
-    )
+        warnings.simplefilter("ignore")  # repairs are for `activeloc validate` to report
+        truth = read_ground_truth(args.ground_truth, repair=args.repair)
+    truth = truth.require_subset(args.subset)
+    predictions = read_results(args.results)
+    try:
+        result = evaluate_detections(truth.instances, predictions, args.tiou, video_ids=truth.video_ids,
+                                     ignore_unknown_labels=args.ignore_unknown_labels)
+    except InputError as exc:
+        raise type(exc)(f"{args.results}: {exc}") from None
     print(json.dumps(result.to_dict(), indent=2))
     return 0
 
 
 def _simulate(args) -> int:
-    from .active.registry import make_selector
+    from .data.dataset import check_dataset_folder
     from .experiments.grid import make_cells, run_grid
 
-    def split(text, kind):
-        return [kind(x) for x in text.split(",") if x]
-
-    selectors = split(args.selectors, str)
-    for name in selectors:
-        make_selector(name)  # an unknown name fails here, before any run starts
-    cells = make_cells(args.dataset, selectors, split(args.batch_sizes, int), split(args.noise, float),
-                       split(args.seeds, int), selection_videos=args.selection_videos,
-                       testing_videos=args.testing_videos, knowledge_videos=args.knowledge_videos)
+    check_dataset_folder(args.dataset)
+    _writable_folder(args.out, "--out")
+    cells = make_cells(args.dataset, args.selectors, args.batch_sizes, args.noise, args.seeds,
+                       selection_videos=args.selection_videos, testing_videos=args.testing_videos,
+                       knowledge_videos=args.knowledge_videos)
     history = run_grid(cells, args.out, n_jobs=args.jobs, scheduler=args.scheduler)
     final = history.sort_values("step").groupby("run_id").tail(1)
     print(final[["selector", "batch_size", "noise", "seed", "step", "average_mAP"]].to_string(index=False))
@@ -56,8 +127,11 @@ def _simulate(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from .reporting.pipeline import run_pipeline
+    from .reporting.pipeline import notebooks, run_pipeline
+    from .reporting.profiles import check_profile, load_profiles
 
+    check_profile(load_profiles(), args.profile)
+    notebooks(only=args.only)  # every --only must name a notebook, before the first one runs
     records = run_pipeline(args.profile, only=args.only)
     for rec in records:
         if rec.get("skipped"):
@@ -67,59 +141,107 @@ def _reproduce(args) -> int:
     return 0
 
 
+RESUME_HINTS = {
+    "simulate": "finished runs are kept in --out and unfinished ones resume from their checkpoints: "
+                "run the same command again to go on",
+    "reproduce": "executed notebooks are in reports/notebooks/; run the same command again to go on "
+                 "(finished runs reuse their stored results)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="activeloc", description=__doc__)
+    debug = _Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of an error")
+    parser = _Parser(prog="activeloc", description=__doc__.split("\n\n")[0], parents=[debug])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("validate", help="check an ActivityNet-layout ground-truth file; print the load report as JSON")
+    p = sub.add_parser("validate", parents=[debug],
+                       help="check an ActivityNet-layout ground-truth file; print the load report as JSON")
     p.add_argument("file")
     p.add_argument("--no-repair", action="store_true", help="count defects without repairing them")
     p.add_argument("--details", action="store_true", help="list every repair")
     p.set_defaults(func=_validate)
 
-    p = sub.add_parser("evaluate", help="ActivityNet detection mAP of a results file (offline, exact)")
+    p = sub.add_parser("evaluate", parents=[debug], help="ActivityNet detection mAP of a results file (offline, exact)")
     p.add_argument("ground_truth")
     p.add_argument("results")
-    p.add_argument("--subset", default="validation")
-    p.add_argument("--tiou", default="0.5:0.95:0.05", help="start:stop:step (inclusive) or a comma list")
+    p.add_argument("--subset", default="validation", choices=SUBSETS)
+    p.add_argument("--tiou", default=parse_thresholds("0.5:0.95:0.05"), type=_thresholds,
+                   help="tIoU thresholds in (0, 1]: start:stop:step (inclusive), a comma list, or one number")
     p.add_argument("--repair", action="store_true",
                    help="repair ground-truth defects first (the official tool uses the file as written)")
     p.add_argument("--ignore-unknown-labels", action="store_true",
                    help="drop predictions whose label is not in the ground truth instead of failing")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("simulate", help="run a grid of active-learning runs (selector x batch size x noise x seed)")
+    p = sub.add_parser("simulate", parents=[debug],
+                       help="run a grid of active-learning runs (selector x batch size x noise x seed)")
     p.add_argument("--dataset", default="data/processed/dataset", help="folder written by 01-dataset")
     p.add_argument("--out", required=True, help="results folder (history/ and selections/ Parquet parts)")
-    p.add_argument("--selectors", default="random,uncertainty")
-    p.add_argument("--batch-sizes", default="64")
-    p.add_argument("--noise", default="0", help="oracle noise levels, e.g. 0,0.05,0.1")
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--selection-videos", type=int, default=None, help="subsample Selection to this many videos")
-    p.add_argument("--testing-videos", type=int, default=None, help="subsample Testing to this many videos")
-    p.add_argument("--knowledge-videos", type=int, default=None,
+    p.add_argument("--selectors", default=["random", "uncertainty"],
+                                  type=_list_of(_known_selector, expected="a selector name"))
+    p.add_argument("--batch-sizes", default=[64], type=_list_of(int, **POSITIVE))
+    p.add_argument("--noise", default=[0.0], help="oracle noise levels in [0, 1), e.g. 0,0.05,0.1",
+                   type=_list_of(float, lambda x: 0 <= x < 1, "a number in [0, 1)"))
+    p.add_argument("--seeds", default=[0, 1, 2],
+                   type=_list_of(int, lambda s: 0 <= s < SEED_LIMIT, f"a whole number in [0, {SEED_LIMIT})"))
+    p.add_argument("--selection-videos", type=_checked(int, **POSITIVE), default=None,
+                   help="subsample Selection to this many videos")
+    p.add_argument("--testing-videos", type=_checked(int, **POSITIVE), default=None,
+                   help="subsample Testing to this many videos")
+    p.add_argument("--knowledge-videos", type=_checked(int, **POSITIVE), default=None,
                    help="subsample Knowledge-Source (what learned selectors learn from) to this many videos")
-    p.add_argument("--jobs", type=int, default=1, help="local parallel runs (joblib)")
+    p.add_argument("--jobs", type=_checked(int, lambda n: n >= 1 or n == -1, "at least 1, or -1 for every core"),
+                   default=1, help="local parallel runs (joblib)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     p.set_defaults(func=_simulate)
 
-    p = sub.add_parser("reproduce", help="run the notebooks through papermill into reports/")
+    p = sub.add_parser("reproduce", parents=[debug], help="run the notebooks through papermill into reports/")
     p.add_argument("--profile", default="quick", help="tiny | quick | paper (notebooks/profiles.toml)")
     p.add_argument("--only", action="append", help="notebook number or stem; repeatable")
     p.set_defaults(func=_reproduce)
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signum)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM unwinds like Ctrl-C: cleanup runs
+    show_warning = warnings.showwarning
+    if not debug:  # a warning is one line too, without the source line that raised it
+        warnings.showwarning = lambda message, category, *rest, **kw: print(
+            f"activeloc {args.command}: warning: {_one_line(message)}", file=sys.stderr)
     try:
         return args.func(args)
-    except (AnnotationError, ValueError, KeyError, OSError) as exc:
-        print(f"activeloc {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        signum = exc.args[0] if exc.args else signal.SIGINT
+        hint = RESUME_HINTS.get(args.command, "nothing was written")
+        print(f"activeloc {args.command}: stopped by {signal.Signals(signum).name}; {hint}", file=sys.stderr)
+        return 128 + signum
+    except (InputError, OSError) as exc:
+        if debug:
+            raise
+        print(f"activeloc {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except RuntimeError as exc:  # PipelineError
-        print(f"activeloc {args.command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"activeloc {args.command}: {type(exc).__name__}: {_one_line(exc)} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        warnings.showwarning = show_warning
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

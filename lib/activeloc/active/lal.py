@@ -42,6 +42,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ..core.io import dump_atomic
+from ..core.workers import prepare_worker
 from ..data.dataset import Dataset
 from ..data.splits import draw_subset
 from ..evaluation.detection import attention_map
@@ -75,6 +76,7 @@ def pair_features(localizer: StageWiseLocalizer, pool) -> np.ndarray:
 
 def _one_subset(knowledge, labelled, probes, evaluation, template, seed, subset):
     """Features and mAP gains of ``probes`` added one at a time to ``labelled`` (every fit seeded ``seed``)."""
+    prepare_worker()
     def fitted(ids):
         return clone(template).set_params(random_state=seed).fit_attention(knowledge.subset(ids))
 

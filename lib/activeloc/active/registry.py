@@ -7,6 +7,7 @@ by the test suite.
 
 from __future__ import annotations
 
+from ..core.errors import InputError
 from .base import Selector
 from .baselines import RandomSelector, UncertaintySelector
 from .cost import PER_SECOND, PerSecondSelector
@@ -28,6 +29,10 @@ def selector_names(cost_aware: bool = True) -> list[str]:
     return names + [f"{n}{PER_SECOND}" for n in names] if cost_aware else names
 
 
+class UnknownSelector(InputError, ValueError):
+    """A selector name that the registry does not have."""
+
+
 def split_selector_name(name: str) -> tuple[str, bool]:
     """``("lal", True)`` for ``"lal-per-second"``, ``("lal", False)`` for ``"lal"``."""
     return (name[: -len(PER_SECOND)], True) if name.endswith(PER_SECOND) else (name, False)
@@ -37,7 +42,7 @@ def make_selector(name: str, **params) -> Selector:
     """The selector called ``name`` with ``params``; ``<name>-per-second`` wraps it in :class:`PerSecondSelector`."""
     base, per_second = split_selector_name(name)
     if base not in SELECTORS:
-        raise ValueError(f"unknown selector {name!r}; available: {sorted(SELECTORS)}, each also as "
+        raise UnknownSelector(f"unknown selector {name!r}; available: {sorted(SELECTORS)}, each also as "
                          f"'<name>{PER_SECOND}'")
     selector = SELECTORS[base](**params)
     return PerSecondSelector(selector) if per_second else selector

@@ -48,12 +48,13 @@ TEMPORARY_SUFFIX = ".tmp"
 _WRITER = re.compile(r"\.pid(\d+)\.[^.]*\.tmp$")
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, name: str = "*") -> list[Path]:
-    """Delete the temporaries that writers killed mid-write left in ``folder`` (for target files
-    matching ``name``); a temporary whose writer is still running is left alone. Returns what was
-    deleted."""
+def remove_stale_temporaries(folder: str | os.PathLike, name: str = "*", *, recursive: bool = False) -> list[Path]:
+    """Delete the temporaries that writers killed mid-write left in ``folder`` (and below it, if
+    ``recursive``) for target files matching ``name``; a temporary whose writer is still running is
+    left alone. Returns what was deleted."""
     removed = []
-    for tmp in Path(folder).glob(f".{name}.*{TEMPORARY_SUFFIX}"):
+    pattern = f".{name}.*{TEMPORARY_SUFFIX}"
+    for tmp in Path(folder).rglob(pattern) if recursive else Path(folder).glob(pattern):
         writer = _WRITER.search(tmp.name)
         if writer and _running(int(writer.group(1))):
             continue

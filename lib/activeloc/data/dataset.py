@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.errors import InputError
 from ..core.fingerprint import files_fingerprint
 from ..core.io import write_json_atomic, write_text_atomic
 from .annotations import GroundTruth, read_ground_truth, write_ground_truth
@@ -145,12 +146,22 @@ def save_dataset(folder: str | os.PathLike, ground_truth: GroundTruth, features:
     return folder
 
 
-def load_dataset(folder: str | os.PathLike) -> Dataset:
-    """Read what :func:`save_dataset` wrote."""
+class NotADatasetFolder(InputError, FileNotFoundError):
+    """A folder that lacks a file of the dataset layout."""
+
+
+def check_dataset_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` as a Path, if it holds the files :func:`save_dataset` writes (else a one-line error)."""
     folder = Path(folder)
     for name in DATASET_FILES[:3]:
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name}: no such file (is {folder} a dataset folder written by 01-dataset?)")
+            raise NotADatasetFolder(f"{folder / name}: no such file (is {folder} a dataset folder written by 01-dataset?)")
+    return folder
+
+
+def load_dataset(folder: str | os.PathLike) -> Dataset:
+    """Read what :func:`save_dataset` wrote."""
+    folder = check_dataset_folder(folder)
     gt = read_ground_truth(folder / "ground_truth.json")
     splits = pd.read_csv(folder / "splits.csv", dtype={"video_id": str}).set_index("video_id")
     store = HDF5FeatureStore(folder / "features.h5", gt.durations().to_dict())

@@ -41,14 +41,22 @@ ACTIVITYNET_TIOU = np.round(np.linspace(0.5, 0.95, 10), 2)
 
 
 def parse_thresholds(spec: str) -> np.ndarray:
-    """``"0.5:0.95:0.05"`` (start:stop:step, inclusive), or a comma-separated list, or one number."""
-    if ":" in spec:
-        start, stop, step = (float(x) for x in spec.split(":"))
-        if step <= 0 or stop < start:
-            raise ValueError(f"bad threshold range {spec!r}")
-        n = int(round((stop - start) / step)) + 1
-        return np.round(start + step * np.arange(n), 10)
-    return np.array([float(x) for x in spec.split(",")])
+    """``"0.5:0.95:0.05"`` (start:stop:step, inclusive), or a comma-separated list, or one number;
+    every threshold in (0, 1]. Anything else is an :class:`AnnotationError` saying what would do."""
+    expected = "tIoU thresholds in (0, 1] as start:stop:step (e.g. 0.5:0.95:0.05), a comma list or one number"
+    try:
+        if ":" in spec:
+            start, stop, step = (float(x) for x in spec.split(":"))
+            if not step > 0 or not stop >= start:
+                raise ValueError
+            thresholds = np.round(start + step * np.arange(round((stop - start) / step) + 1), 10)
+        else:
+            thresholds = np.array([float(x) for x in spec.split(",")])
+    except ValueError:
+        raise AnnotationError(f"{spec!r}: expected {expected}") from None
+    if not ((thresholds > 0) & (thresholds <= 1)).all():  # NaN fails too
+        raise AnnotationError(f"{spec!r}: expected {expected}")
+    return thresholds
 
 
 @dataclass

@@ -23,7 +23,9 @@ from ..active.loop import ActiveLearningLoop
 from ..active.oracles import SimulatedOracle
 from ..active.registry import SELECTORS, split_selector_name
 from ..core.fingerprint import check_code, code_fingerprint
-from ..data.dataset import dataset_fingerprint
+from ..core.io import remove_stale_temporaries
+from ..core.workers import prepare_worker
+from ..data.dataset import check_dataset_folder, dataset_fingerprint
 from ..localization.localizer import StageWiseLocalizer
 from .bootstraps import bootstrapped_selector, selector_artefact
 from .inputs import load_study_data
@@ -45,7 +47,7 @@ def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, localizer=
     run clones and every learned selector learns with (None: :func:`default_localizer`).
     ``selector_params``: per selector name, its parameters (a ``-per-second`` variant without its
     own takes its plain selector's)."""
-    common = {"dataset_dir": str(dataset_dir), "dataset": dataset_fingerprint(dataset_dir),
+    common = {"dataset_dir": str(check_dataset_folder(dataset_dir)), "dataset": dataset_fingerprint(dataset_dir),
               "code": code_fingerprint(), "localizer": localizer if localizer is not None else default_localizer(),
               "selection_videos": selection_videos or None, "testing_videos": testing_videos or None,
               "knowledge_videos": knowledge_videos or None, "initial_ratio": initial_ratio}
@@ -71,6 +73,7 @@ def study_data(cell: dict):
 
 def run_cell(cell: dict, out_dir: str) -> str:
     """Run one cell (resuming its checkpoint if any) and write its tables; skip it if already done."""
+    prepare_worker()
     out = Path(out_dir)
     cid = cell_id(cell)
     history_path = out / "history" / f"{cid}.parquet"
@@ -87,7 +90,8 @@ def run_cell(cell: dict, out_dir: str) -> str:
     result = loop.run(data.selection, data.testing, progress=False)
     save_parquet(result.selections, out / "selections" / f"{cid}.parquet")
     save_parquet(result.history.assign(**{k: cell[k] for k in SIZE_KEYS}), history_path)  # last: marks it done
-    (out / "checkpoints" / f"{cid}.joblib").unlink(missing_ok=True)
+    for checkpoint in (out / "checkpoints").glob(f"{cid}.joblib*"):  # and the previous one
+        checkpoint.unlink()
     return cid
 
 
@@ -98,6 +102,8 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, *, n_jobs: int = 1,
     bootstrapped first, once each, so that the workers load one artefact instead of each fitting
     its own. Workers must see ``out_dir`` and the dataset folder."""
     out_dir = str(Path(out_dir).resolve())
+    for folder in ("history", "selections", "checkpoints"):  # what killed writers left behind
+        remove_stale_temporaries(Path(out_dir) / folder)
     todo = [c for c in cells if not (Path(out_dir) / "history" / f"{cell_id(c)}.parquet").exists()]
     learned = [c for c in todo if issubclass(SELECTORS[split_selector_name(c["selector"])[0]], LearnedSelector)]
     for cell in {selector_artefact(c): c for c in learned}.values():

@@ -16,10 +16,11 @@ from pathlib import Path
 import papermill as pm
 from tqdm.auto import tqdm
 
+from ..core.io import remove_stale_temporaries
 from ..core.paths import project_root
 from ..core.timing import timed
 from ..data.testbeds import missing_testbed_data
-from .profiles import load_profiles, runs_of
+from .profiles import UnknownName, check_profile, load_profiles, runs_of
 from .summary import write_summary
 
 
@@ -32,10 +33,12 @@ def notebooks(root: Path | None = None, only=None) -> list[Path]:
     root = root or project_root()
     found = sorted(p for p in (root / "notebooks").glob("[0-9][0-9]*-*.ipynb") if ".ipynb_checkpoints" not in str(p))
     if only:
-        wanted = {str(x) for x in only}
+        wanted = [str(x) for x in only]
+        unknown = [w for w in wanted if not any(w in (p.stem, p.stem.split("-")[0]) for p in found)]
+        if unknown:
+            raise UnknownName(f"no notebook {', '.join(map(repr, unknown))} in notebooks/; there are "
+                              f"{', '.join(p.stem for p in found)}")
         found = [p for p in found if p.stem in wanted or p.stem.split("-")[0] in wanted]
-        if not found:
-            raise PipelineError(f"no notebook matches {sorted(wanted)}")
     return found
 
 
@@ -50,8 +53,9 @@ def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
     """
     root = root or project_root()
     profiles = load_profiles(root)
-    if profile not in profiles:
-        raise PipelineError(f"unknown profile {profile!r}; notebooks/profiles.toml defines {sorted(profiles)}")
+    check_profile(profiles, profile)
+    for folder in (root / "reports", root / "data" / "processed"):  # what killed writers left behind
+        remove_stale_temporaries(folder, recursive=True)
     out_dir = root / "reports" / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     overrides = overrides or {}

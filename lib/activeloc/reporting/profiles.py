@@ -16,9 +16,19 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from ..core.errors import InputError
 from ..core.paths import project_root
 
 DEFAULT_PROFILE = "quick"
+
+
+class UnknownName(InputError, ValueError):
+    """A profile or notebook name that the project does not have."""
+
+
+def check_profile(profiles: dict, name: str) -> None:
+    if name not in profiles:
+        raise UnknownName(f"unknown profile {name!r}; notebooks/profiles.toml defines {sorted(profiles)}")
 
 
 def load_profiles(root: Path | None = None) -> dict:
@@ -47,8 +57,7 @@ def apply_profile(namespace: dict, notebook: str, *, root: Path | None = None) -
     """
     profiles = load_profiles(root)
     name = namespace.get("profile", DEFAULT_PROFILE)
-    if name not in profiles:
-        raise ValueError(f"unknown profile {name!r}; notebooks/profiles.toml defines {sorted(profiles)}")
+    check_profile(profiles, name)
     defaults = profiles[DEFAULT_PROFILE].get(notebook, {})
     chosen = profile_values(profiles[name], notebook, namespace.get("testbed", "simulated"))
     changed, kept = {}, []

@@ -1,0 +1,37 @@
+"""What a parallel worker process sets up before its first task (joblib's loky workers, Dask workers).
+
+* tqdm's lock becomes a thread lock: its default is a process-shared semaphore, which a worker
+  ended by Ctrl-C or SIGTERM never releases, so Python would report it leaked at exit.
+* A watchdog thread ends the worker when its parent dies (the parent's SIGKILL leaves no one to
+  end it otherwise, and it would compute on for nothing). Every write is atomic, so ending a
+  worker at any moment leaves no half-written result; its temporaries are removed by the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from tqdm import tqdm
+
+from .timing import in_worker_process
+
+_PREPARED = False
+WATCH_SECONDS = 1.0
+
+
+def prepare_worker() -> None:
+    """Set this process up as a worker (once); does nothing outside a worker process."""
+    global _PREPARED
+    if _PREPARED or not in_worker_process():
+        return
+    _PREPARED = True
+    tqdm.set_lock(threading.RLock())
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="exit-with-parent", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(WATCH_SECONDS)
+    os._exit(1)  # orphaned: the parent that would use the result is gone
