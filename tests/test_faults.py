@@ -38,9 +38,9 @@ def test_a_torn_last_line_is_fenced_off_and_no_record_is_glued_to_it(tmp_path):
     first = _submit(queue, "v1")
     with open(path, "a", encoding="utf-8") as fh:
         fh.write('{"submission_id": "ab')  # a writer killed mid-line
-    with pytest.warns(SkippedLineWarning, match=r"queue\.jsonl: line 2"):
+    with pytest.warns(SkippedLineWarning, match=r"queue\.jsonl: skipped line 2"):
         second = _submit(queue, "v2")
-    with pytest.warns(SkippedLineWarning, match=r"queue\.jsonl: line 2: skipped"):
+    with pytest.warns(SkippedLineWarning, match=r"queue\.jsonl: skipped line 2"):
         records = AnnotationQueue(path).records()
     assert [r["submission_id"] for r in records] == [first, second]
     with pytest.warns(SkippedLineWarning):
@@ -66,7 +66,7 @@ def test_a_bad_line_anywhere_is_skipped_named_and_copied_once(tmp_path, bad):
     _submit(queue, "v1")
     with open(path, "ab") as fh:
         fh.write(bad + b"\n\n")  # and a blank line, which carries nothing and is skipped silently
-    with pytest.warns(SkippedLineWarning, match=r"queue\.jsonl: line 2: skipped") as caught:
+    with pytest.warns(SkippedLineWarning, match=r"queue\.jsonl: skipped line 2") as caught:
         _submit(queue, "v2")
     assert len(caught) == 1
     for _ in range(2):  # every reader skips it; the side file keeps one copy
@@ -74,6 +74,101 @@ def test_a_bad_line_anywhere_is_skipped_named_and_copied_once(tmp_path, bad):
             assert list(AnnotationQueue(path).latest()) == ["v1", "v2"]
     rejected = queue.rejected_path.read_text().splitlines()
     assert len(rejected) == 1 and json.loads(rejected[0])["line"] == 2
+
+
+def test_a_return_to_an_earlier_annotation_is_the_latest_and_a_double_submit_is_one(tmp_path):
+    queue = AnnotationQueue(tmp_path / "queue.jsonl")
+    a = _submit(queue, "v", 2.0)
+    b = _submit(queue, "v", 3.0)
+    again = _submit(queue, "v", 2.0)
+    assert len({a, b, again}) == 3 and _submit(queue, "v", 2.0) == again  # the double click writes nothing
+    assert AnnotationQueue(queue.path).latest() == {"v": [{"segment": [1.0, 2.0], "label": "a"}]}
+    assert len(_ids_in_file(queue.path)) == 3
+    assert queue.submit("w", [], submission_id="key") == queue.submit("w", [{"segment": [0, 1], "label": "b"}],
+                                                                      submission_id="key")
+    assert AnnotationQueue(queue.path).latest()["w"] == []  # an explicit id is an idempotency key
+
+
+BAD_SUBMISSIONS = {
+    "number as submission id": ({"submission_id": 7}, "submission_id"),
+    "no instances list": ({"instances": None}, "instances"),
+    "label None": ({"instances": [{"segment": [1, 2], "label": None}]}, "instances[0].label"),
+    "label list": ({"instances": [{"segment": [1, 2], "label": ["a"]}]}, "instances[0].label"),
+    "segment string": ({"instances": [{"segment": "12", "label": "a"}]}, "instances[0].segment"),
+    "segment booleans": ({"instances": [{"segment": [False, True], "label": "a"}]}, "instances[0].segment"),
+    "segment nan": ({"instances": [{"segment": [1, float("nan")], "label": "a"}]}, "instances[0].segment"),
+    "segment reversed": ({"instances": [{"segment": [5, 1], "label": "a"}]}, "instances[0].segment"),
+    "video id number": ({"video_id": 3}, "video_id"),
+}
+
+
+@pytest.mark.parametrize("change, field", BAD_SUBMISSIONS.values(), ids=BAD_SUBMISSIONS.keys())
+def test_what_submit_refuses_readers_skip(tmp_path, change, field):
+    from activeloc.data.annotations import AnnotationError
+
+    path = tmp_path / "queue.jsonl"
+    queue = AnnotationQueue(path)
+    good = {"video_id": "v", "instances": [{"segment": [1, 2], "label": "a"}], "submission_id": None}
+    with pytest.raises(AnnotationError, match=field.replace("[", r"\[").replace("]", r"\]")) as err:
+        queue.submit(**{**good, **change})
+    assert str(path) in str(err.value) and not path.exists()
+    line = {"submission_id": "s", "video_id": "v", "instances": good["instances"], **change}
+    path.write_text(json.dumps(line) + "\n")  # the same record written by someone else
+    with pytest.warns(SkippedLineWarning, match=r"skipped line 1: field"):
+        assert AnnotationQueue(path).records() == []
+
+
+def test_an_unwritable_side_file_does_not_block_reading(tmp_path):
+    path = tmp_path / "queue.jsonl"
+    queue = AnnotationQueue(path)
+    queue.rejected_path.mkdir()  # cannot be written as a file
+    _submit(queue, "v1")
+    with open(path, "ab") as fh:
+        fh.write(b"garbage\n")
+    with pytest.warns(SkippedLineWarning, match="could not be copied"):
+        assert list(AnnotationQueue(path).latest()) == ["v1"]
+    with pytest.warns(SkippedLineWarning):
+        _submit(queue, "v2")
+    assert list(queue.latest()) == ["v1", "v2"]
+
+
+def test_many_bad_lines_are_one_warning_and_copied_once(tmp_path):
+    path = tmp_path / "queue.jsonl"
+    with open(path, "wb") as fh:
+        fh.write(b"".join(b"bad %d\n" % i for i in range(3000)))
+    queue = AnnotationQueue(path)
+    with pytest.warns(SkippedLineWarning, match="and 2997 more lines") as caught:
+        _submit(queue, "v1")
+    assert len(caught) == 1
+    with pytest.warns(SkippedLineWarning):
+        AnnotationQueue(path).records()  # a second reader adds no second copy
+    assert len(queue.rejected_path.read_text().splitlines()) == 3000
+
+
+def test_one_queue_object_shared_by_threads(tmp_path):
+    import threading
+
+    path = tmp_path / "queue.jsonl"
+    shared, writer = AnnotationQueue(path), AnnotationQueue(path)
+    stop = threading.Event()
+    errors = []
+
+    def read():
+        while not stop.is_set():
+            try:
+                shared.records()
+            except Exception as exc:  # any error here is the failure under test
+                errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    for i in range(300):
+        _submit(writer, f"v{i}")
+    stop.set()
+    for thread in readers:
+        thread.join()
+    assert not errors and len(shared.records()) == 300
 
 
 def test_a_new_file_and_a_missing_file(tmp_path):

@@ -18,7 +18,9 @@ import base64
 import fcntl
 import hashlib
 import json
+import math
 import os
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -93,17 +95,19 @@ class AnnotationQueue:
     """Append-only JSON-lines file of submitted annotations; the latest submission per video wins.
 
     Each line: ``{"submission_id", "video_id", "instances": [{"segment", "label"}], "annotator",
-    "submitted_at"}``. ``submission_id`` defaults to a hash of the video and its instances, so
-    submitting the same thing twice (a double click, a retried request, two processes at once)
-    writes it once. No line is ever rewritten or removed:
+    "submitted_at"}``. Submitting what is already the video's latest annotation (a double click, a
+    retried request, two processes at once) writes nothing and returns the id it has; anything else
+    is a new submission, even a return to an earlier annotation. An explicit ``submission_id`` is an
+    idempotency key: a second submit with it writes nothing. No line is ever rewritten or removed:
 
-    * writers hold an exclusive ``fcntl`` lock on the file, readers a shared one, so nobody sees
-      half a line and de-duplication is exact across processes;
+    * writers hold an exclusive ``fcntl`` lock on the file, readers a shared one (and threads of one
+      process a mutex), so nobody sees half a line and de-duplication is exact;
     * a last line without its newline is a write cut short by a crash, never acknowledged: the next
       ``submit`` fences it off with a newline before appending, so a record is never glued to it;
-    * a line that cannot be read (a torn or fenced fragment, bytes that are not UTF-8 or not JSON,
-      a record of the wrong shape) is skipped with a :class:`SkippedLineWarning` naming the file
-      and the line, and copied once to the side file ``<queue>.rejected`` for a person to inspect.
+    * a line that cannot be read (a torn or fenced fragment, bytes that are not UTF-8 or not JSON, a
+      record that ``submit`` would have refused) is skipped with a :class:`SkippedLineWarning`
+      naming the file and the line, and copied once to the side file ``<queue>.rejected`` for a
+      person to inspect (if the side file cannot be written, the warning says so and reading goes on).
 
     The object remembers how far it has read, so a ``submit`` or ``records()`` reads only what
     other processes appended since: O(1) amortised per call instead of a re-read of the file.
@@ -111,7 +115,16 @@ class AnnotationQueue:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._mutex = threading.RLock()
         self._forget()
+        self._side_read = 0  # bytes of the side file read so far
+        self._copied: set[int] = set()  # byte offsets of the lines already in the side file
+
+    def __getstate__(self):  # a copy re-reads the file: locks and caches stay with this process
+        return {"path": self.path}
+
+    def __setstate__(self, state):
+        self.__init__(state["path"])
 
     @property
     def rejected_path(self) -> Path:
@@ -123,69 +136,72 @@ class AnnotationQueue:
         self._lines = 0  # lines read so far
         self._records: list[dict] = []
         self._ids: set[str] = set()
+        self._latest: dict[str, dict] = {}  # video id -> its latest record
 
     def submit(self, video_id: str, instances: list[dict], *, annotator: str = "", submission_id: str | None = None) -> str:
         """Append one video's annotation (fsync'd before returning) and return its submission id."""
         if not isinstance(video_id, str) or not video_id:
-            raise AnnotationError(f"expected a non-empty video id, got {video_id!r}", path=self.path, field="video_id")
-        clean = []
-        for i, inst in enumerate(instances):
-            try:
-                t0, t1 = (float(x) for x in inst["segment"])
-                label = str(inst["label"])
-            except (KeyError, TypeError, ValueError):
-                raise AnnotationError(f"expected {{'segment': [t0, t1], 'label': name}}, got {inst!r}",
-                                      path=self.path, video=video_id, field=f"instances[{i}]") from None
-            if not (np.isfinite([t0, t1]).all() and t1 > t0 and label):
-                raise AnnotationError(f"empty or invalid segment {[t0, t1]} / label {label!r}",
-                                      path=self.path, video=video_id, field=f"instances[{i}]")
-            clean.append({"segment": [t0, t1], "label": label})
-        if submission_id is None:
-            digest = hashlib.sha256(json.dumps([video_id, clean], sort_keys=True).encode()).hexdigest()
-            submission_id = digest[:16]
-        record = {"submission_id": submission_id, "video_id": video_id, "instances": clean,
-                  "annotator": annotator, "submitted_at": time.time()}
-        line = (json.dumps(record) + "\n").encode()
+            raise AnnotationError(f"expected a non-empty string, got {video_id!r}", path=self.path, field="video_id")
+        if submission_id is not None and (not isinstance(submission_id, str) or not submission_id):
+            raise AnnotationError(f"expected a non-empty string, got {submission_id!r}", path=self.path,
+                                  video=video_id, field="submission_id")
+        try:
+            clean = clean_instances(instances)
+        except ValueError as exc:
+            raise AnnotationError(str(exc), path=self.path, video=video_id) from None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
-        with open(self.path, "ab+") as fh:
+        with self._mutex, open(self.path, "ab+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file is closed, or its process dies
             if self._catch_up(fh):
                 fh.write(b"\n")  # fence off a torn last line so that the record below is not glued to it
                 fh.flush()
                 self._catch_up(fh)
-            if submission_id not in self._ids:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
-                self._take(record)
-                self._offset += len(line)
-                self._lines += 1
+            previous = self._latest.get(video_id)
+            if submission_id is None:
+                if previous is not None and previous["instances"] == clean:
+                    return previous["submission_id"]
+                seed = [video_id, clean, previous["submission_id"] if previous else ""]
+                submission_id = hashlib.sha256(json.dumps(seed, sort_keys=True).encode()).hexdigest()[:16]
+            if submission_id in self._ids:
+                return submission_id
+            record = {"submission_id": submission_id, "video_id": video_id, "instances": clean,
+                      "annotator": str(annotator), "submitted_at": time.time()}
+            line = (json.dumps(record) + "\n").encode()
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+            self._take(record)
+            self._offset += len(line)
+            self._lines += 1
         if created:
             _fsync_directory(self.path.parent)
         return submission_id
 
     def records(self) -> list[dict]:
         """Every readable submission, in the order written (each submission id once)."""
-        try:
-            fh = open(self.path, "rb")
-        except FileNotFoundError:
-            self._forget()
-            return []
-        with fh:
-            fcntl.flock(fh, fcntl.LOCK_SH)
-            if self._catch_up(fh):
-                warnings.warn(f"{self.path}: line {self._lines + 1}: a write cut short (never acknowledged) is "
-                              "ignored; the next submit fences it off", SkippedLineWarning, stacklevel=2)
-        return list(self._records)
+        with self._mutex:
+            try:
+                fh = open(self.path, "rb")
+            except FileNotFoundError:
+                self._forget()
+                return []
+            with fh:
+                fcntl.flock(fh, fcntl.LOCK_SH)
+                if self._catch_up(fh):
+                    warnings.warn(f"{self.path}: line {self._lines + 1}: a write cut short (never acknowledged) is "
+                                  "ignored; the next submit fences it off", SkippedLineWarning, stacklevel=2)
+            return list(self._records)
 
     def latest(self) -> dict[str, list[dict]]:
         """Video id -> its latest submitted instances."""
-        return {r["video_id"]: r["instances"] for r in self.records()}
+        with self._mutex:
+            self.records()
+            return {video: record["instances"] for video, record in self._latest.items()}
 
     def _catch_up(self, fh) -> bool:
-        """Read the lines appended since the last call (the caller holds a lock); True if the file
-        ends in a torn line."""
+        """Read the lines appended since the last call (the caller holds the locks); True if the
+        file ends in a torn line."""
         st = os.fstat(fh.fileno())
         if (st.st_dev, st.st_ino) != self._identity or st.st_size < self._offset:
             self._forget()  # another file now, or cut short by hand: read it from the start
@@ -193,70 +209,102 @@ class AnnotationQueue:
         fh.seek(self._offset)
         new = fh.read(st.st_size - self._offset)
         complete = new.rfind(b"\n") + 1
-        offset = self._offset
+        offset, rejected = self._offset, []
         for raw in new[:complete].split(b"\n")[:-1]:
             self._lines += 1
-            self._read_line(raw, self._lines, offset)
+            if raw.strip():  # a blank line carries nothing
+                record, problem = _parse_line(raw)
+                if problem:
+                    rejected.append((self._lines, offset, raw, problem))
+                else:
+                    self._take(record)
             offset += len(raw) + 1
         self._offset += complete
+        if rejected:
+            self._reject(rejected)
         return complete < len(new)
-
-    def _read_line(self, raw: bytes, number: int, offset: int) -> None:
-        if not raw.strip():
-            return  # a blank line carries nothing
-        try:
-            record = json.loads(raw.decode("utf-8"))
-            problem = _record_problem(record)
-        except (UnicodeDecodeError, ValueError) as exc:
-            problem = f"not a JSON line ({exc})"
-        if problem:
-            self._reject(raw, number, offset, problem)
-        else:
-            self._take(record)
 
     def _take(self, record: dict) -> None:
         if record["submission_id"] not in self._ids:  # the first of equal submissions counts
             self._ids.add(record["submission_id"])
             self._records.append(record)
+            self._latest[record["video_id"]] = record
 
-    def _reject(self, raw: bytes, number: int, offset: int, problem: str) -> None:
-        warnings.warn(f"{self.path}: line {number}: skipped, {problem}; a copy is in {self.rejected_path}",
-                      SkippedLineWarning, stacklevel=5)
-        entry = {"line": number, "byte_offset": offset, "problem": problem,
-                 "text": raw.decode("utf-8", errors="replace"), "base64": base64.b64encode(raw).decode()}
+    def _reject(self, rejected: list[tuple]) -> None:
+        """Warn once about the unreadable lines just read and copy the new ones to the side file."""
+        shown = "; ".join(f"line {number}: {problem}" for number, _, _, problem in rejected[:3])
+        more = f"; and {len(rejected) - 3} more lines" if len(rejected) > 3 else ""
+        try:
+            self._copy_rejected(rejected)
+            where = f"copies are in {self.rejected_path}"
+        except OSError as exc:
+            where = f"they could not be copied to {self.rejected_path} ({exc.strerror or exc})"
+        warnings.warn(f"{self.path}: skipped {shown}{more}; {where}", SkippedLineWarning, stacklevel=5)
+
+    def _copy_rejected(self, rejected: list[tuple]) -> None:
         with open(self.rejected_path, "a+", encoding="utf-8") as side:
             fcntl.flock(side, fcntl.LOCK_EX)
-            side.seek(0)
-            if offset in _copied_offsets(side):
-                return  # copied by an earlier read
-            side.write(json.dumps(entry) + "\n")
-            side.flush()
-            os.fsync(side.fileno())
+            side.seek(0, os.SEEK_END)
+            if side.tell() < self._side_read:
+                self._side_read, self._copied = 0, set()  # replaced or cut short by hand
+            side.seek(self._side_read)
+            for line in side:  # what other readers copied since
+                try:
+                    self._copied.add(json.loads(line)["byte_offset"])
+                except (ValueError, KeyError, TypeError):
+                    pass  # the side file is for people; a line they edited is not ours to judge
+            entries = [{"line": number, "byte_offset": offset, "problem": problem,
+                        "text": raw.decode("utf-8", errors="replace"), "base64": base64.b64encode(raw).decode()}
+                       for number, offset, raw, problem in rejected if offset not in self._copied]
+            if entries:
+                side.write("".join(json.dumps(e) + "\n" for e in entries))
+                side.flush()
+                os.fsync(side.fileno())
+                self._copied.update(e["byte_offset"] for e in entries)
+            self._side_read = side.tell()
 
 
-def _record_problem(record) -> str | None:
-    """What is wrong with a parsed queue line, or None if it is a well-formed submission."""
-    if not isinstance(record, dict):
-        return f"expected a JSON object, got {type(record).__name__}"
-    for key, kind in (("submission_id", str), ("video_id", str), ("instances", list)):
-        if not isinstance(record.get(key), kind):
-            return f"field {key!r} missing or not a {kind.__name__}"
-    for i, inst in enumerate(record["instances"]):
+def clean_instances(instances) -> list[dict]:
+    """``[{"segment": [t0, t1], "label": name}]`` with float times, or a ValueError naming the field at
+    fault: the one check of what may enter the queue, on submit and on read."""
+    if not isinstance(instances, (list, tuple)):
+        raise ValueError(f"field 'instances': expected a list of {{'segment': [t0, t1], 'label': name}}, "
+                         f"got {type(instances).__name__}")
+    clean = []
+    for i, inst in enumerate(instances):
         seg = inst.get("segment") if isinstance(inst, dict) else None
-        if not (isinstance(seg, list) and len(seg) == 2 and isinstance(inst.get("label"), str)
-                and all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in seg)):
-            return f"field 'instances[{i}]' is not {{'segment': [t0, t1], 'label': name}}"
-    return None
+        if not (isinstance(seg, (list, tuple)) and len(seg) == 2 and all(_is_number(t) for t in seg)):
+            raise ValueError(f"field 'instances[{i}].segment': expected [t0, t1] (numbers), got {seg!r}")
+        t0, t1 = float(seg[0]), float(seg[1])
+        if not (math.isfinite(t0) and math.isfinite(t1) and t0 < t1):
+            raise ValueError(f"field 'instances[{i}].segment': expected finite times with start < end, got {[t0, t1]}")
+        label = inst.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"field 'instances[{i}].label': expected a non-empty string, got {label!r}")
+        clean.append({"segment": [t0, t1], "label": label})
+    return clean
 
 
-def _copied_offsets(side) -> set[int]:
-    offsets = set()
-    for line in side:
-        try:
-            offsets.add(json.loads(line)["byte_offset"])
-        except (ValueError, KeyError, TypeError):
-            pass  # the side file is for people; a line they edited is not ours to judge
-    return offsets
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _parse_line(raw: bytes) -> tuple[dict | None, str | None]:
+    """A queue line as a record, or the problem that makes it unreadable."""
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return None, f"not a JSON line ({exc})"
+    if not isinstance(record, dict):
+        return None, f"expected a JSON object, got {type(record).__name__}"
+    for key in ("submission_id", "video_id"):
+        if not isinstance(record.get(key), str) or not record[key]:
+            return None, f"field {key!r} missing or not a non-empty string"
+    try:
+        record["instances"] = clean_instances(record.get("instances"))
+    except ValueError as exc:
+        return None, str(exc)
+    return record, None
 
 
 def _fsync_directory(folder: Path) -> None:
