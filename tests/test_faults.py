@@ -376,6 +376,9 @@ BAD_OPTIONS = {
     "unknown selector": (["--selectors", "random,oracle"], "unknown selector 'oracle'"),
     "missing dataset": (["--dataset", "/no/such/folder"], "/no/such/folder/ground_truth.json"),
     "unwritable out": (["--out", "/dev/null/results"], "--out /dev/null/results"),
+    "empty out": (["--out", ""], "--out: give a folder"),
+    "huge batch size": (["--batch-sizes", "100000000000000000000"], "--batch-sizes"),
+    "malformed scheduler": (["--scheduler", "nonsense"], "Dask scheduler 'nonsense': cannot connect"),
 }
 
 
@@ -398,6 +401,21 @@ def test_reproduce_refuses_any_unknown_notebook_or_profile_before_running(capsys
     assert status == 2 and "no notebook '99'" in err and err.count("\n") == 1
     status, err = _cli(capsys, "reproduce", "--profile", "huge")
     assert status == 2 and "unknown profile 'huge'" in err
+
+
+def test_an_unreadable_history_part_is_set_aside_and_its_run_computed_again(dataset_folder, tmp_path, capsys):
+    argv = ["simulate", "--dataset", dataset_folder, "--out", tmp_path / "out", "--selectors", "random",
+            "--seeds", "0,0", "--selection-videos", "60", "--testing-videos", "40"]
+    assert _cli(capsys, *argv)[0] == 0
+    parts = list((tmp_path / "out" / "history").glob("*.parquet"))
+    assert len(parts) == 1  # a seed given twice is one run
+    before = parts[0].read_bytes()
+    parts[0].write_bytes(before[: len(before) // 2])  # cut short
+    (tmp_path / "out" / "history" / "stray.parquet").write_bytes(b"not parquet")  # another tool's leftover
+    status, err = _cli(capsys, *argv)
+    assert status == 0 and "unreadable" in err and "computed again" in err
+    assert parts[0].read_bytes() != before[: len(before) // 2]
+    assert (tmp_path / "out" / "history" / f"{parts[0].name}.unreadable").exists()
 
 
 def _break_features(folder, how):

@@ -17,6 +17,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from .core.errors import InputError
 from .data.annotations import SUBSETS, read_ground_truth, read_results
 from .evaluation.detection import evaluate_detections, parse_thresholds
@@ -69,11 +71,14 @@ def _known_selector(name: str) -> str:
     return name
 
 
-POSITIVE = {"check": lambda n: n >= 1, "expected": "a whole number of at least 1"}
+SIZE_LIMIT = 2**31 - 1  # far above any real dataset; numpy indexes with it on every platform
+POSITIVE = {"check": lambda n: 1 <= n <= SIZE_LIMIT, "expected": f"a whole number from 1 to {SIZE_LIMIT}"}
 
 
 def _writable_folder(path: str, option: str) -> Path:
     """``path`` created if needed, after checking that files can be written there."""
+    if not path.strip():
+        raise InputError(f"{option}: give a folder")
     folder = Path(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -213,8 +218,8 @@ def main(argv=None) -> int:
     debug = getattr(args, "debug", False)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM unwinds like Ctrl-C: cleanup runs
     show_warning = warnings.showwarning
-    if not debug:  # a warning is one line too, without the source line that raised it
-        warnings.showwarning = lambda message, category, *rest, **kw: print(
+    if not debug:  # a warning is one line too, without its source line, and never inside a progress bar
+        warnings.showwarning = lambda message, category, *rest, **kw: tqdm.write(
             f"activeloc {args.command}: warning: {_one_line(message)}", file=sys.stderr)
     try:
         return args.func(args)

@@ -30,7 +30,7 @@ from ..localization.localizer import StageWiseLocalizer
 from .bootstraps import bootstrapped_selector, selector_artefact
 from .inputs import load_study_data
 from .parallel import run_each
-from .storage import read_table, save_parquet
+from .storage import read_table, readable_part, save_parquet
 
 SIZE_KEYS = ("selection_videos", "testing_videos", "knowledge_videos")
 
@@ -52,6 +52,8 @@ def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, localizer=
               "selection_videos": selection_videos or None, "testing_videos": testing_videos or None,
               "knowledge_videos": knowledge_videos or None, "initial_ratio": initial_ratio}
     selector_params = selector_params or {}
+    selectors, batch_sizes, noises, seeds = (list(dict.fromkeys(values)) for values in  # each once
+                                             (selectors, batch_sizes, noises, seeds))
     return [{**common, "selector": s, "selector_params": _params_of(s, selector_params), "batch_size": int(b),
              "noise": float(n), "seed": int(r)}
             for s in selectors for b in batch_sizes for n in noises for r in seeds]
@@ -77,7 +79,7 @@ def run_cell(cell: dict, out_dir: str) -> str:
     out = Path(out_dir)
     cid = cell_id(cell)
     history_path = out / "history" / f"{cid}.parquet"
-    if history_path.exists():
+    if readable_part(history_path):
         return cid
     check_code(cell["code"])
     data = study_data(cell)
@@ -104,12 +106,10 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, *, n_jobs: int = 1,
     out_dir = str(Path(out_dir).resolve())
     for folder in ("history", "selections", "checkpoints"):  # what killed writers left behind
         remove_stale_temporaries(Path(out_dir) / folder)
-    todo = [c for c in cells if not (Path(out_dir) / "history" / f"{cell_id(c)}.parquet").exists()]
+    todo = [c for c in cells if not readable_part(Path(out_dir) / "history" / f"{cell_id(c)}.parquet")]
     learned = [c for c in todo if issubclass(SELECTORS[split_selector_name(c["selector"])[0]], LearnedSelector)]
     for cell in {selector_artefact(c): c for c in learned}.values():
         bootstrapped_selector(cell, study_data(cell).knowledge, n_jobs=n_jobs, scheduler=scheduler)
     if todo:
         run_each(run_cell, todo, n_jobs=n_jobs, scheduler=scheduler, desc="grid", unit="run", out_dir=out_dir)
-    wanted = {cell_id(c) for c in cells}
-    history = read_table(Path(out_dir) / "history")
-    return history[history["run_id"].isin(wanted)].reset_index(drop=True)
+    return read_table(Path(out_dir) / "history", names=sorted({cell_id(c) for c in cells}))

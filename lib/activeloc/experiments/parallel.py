@@ -7,24 +7,52 @@ worker of the Dask cluster at ``scheduler`` (joblib's Dask backend), so nothing 
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import joblib
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
+from ..core.errors import InputError
+
 
 @contextmanager
 def parallel_backend(n_jobs: int | None = 1, scheduler: str | None = None):
     """joblib's default backend within: ``n_jobs`` local processes, or the Dask cluster at ``scheduler``."""
     if scheduler:
-        from dask.distributed import Client
-
-        with Client(scheduler), joblib.parallel_config(backend="dask", n_jobs=-1):
+        with _connected(scheduler), joblib.parallel_config(backend="dask", n_jobs=-1):
             yield
     else:
         with joblib.parallel_config(n_jobs=n_jobs):
             yield
+
+
+class SchedulerUnreachable(InputError):
+    """The Dask scheduler address is malformed, or nothing answers there."""
+
+
+def _connected(scheduler: str, seconds: float = 20.0):
+    """A Dask client of ``scheduler``; a bad or silent address is one clear error, not a hang."""
+    from dask.distributed import Client
+
+    outcome = {}
+
+    def connect():
+        try:
+            outcome["client"] = Client(scheduler, timeout=f"{seconds}s")
+        except Exception as exc:  # malformed, refused, timed out, or not a Dask scheduler at all
+            outcome["error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
+
+    # Dask's own timeout does not cover a server that accepts the connection and never answers
+    # (an HTTP port, say), so the deadline is kept here.
+    attempt = threading.Thread(target=connect, name="dask-connect", daemon=True)
+    attempt.start()
+    attempt.join(seconds + 5)
+    if "client" in outcome:
+        return outcome["client"]
+    reason = outcome.get("error", f"no answer within {seconds + 5:.0f} s")
+    raise SchedulerUnreachable(f"Dask scheduler {scheduler!r}: cannot connect ({reason})")
 
 
 def run_each(function, items, *, n_jobs: int | None = 1, scheduler: str | None = None, desc: str = "",
