@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .core.errors import InputError
-from .data.annotations import SUBSETS, read_ground_truth, read_results
+from .data.annotations import SUBSETS, AnnotationError, read_ground_truth, read_results
 from .evaluation.detection import evaluate_detections, parse_thresholds
 
 SEED_LIMIT = 2**32  # what numpy's seeding accepts
@@ -105,6 +105,9 @@ def _evaluate(args) -> int:
         warnings.simplefilter("ignore")  # repairs are for `activeloc validate` to report
         truth = read_ground_truth(args.ground_truth, repair=args.repair)
     truth = truth.require_subset(args.subset)
+    if truth.instances.empty:
+        raise AnnotationError(f"subset {args.subset!r} has no annotated instances to evaluate against",
+                              path=args.ground_truth)
     predictions = read_results(args.results)
     try:
         result = evaluate_detections(truth.instances, predictions, args.tiou, video_ids=truth.video_ids,

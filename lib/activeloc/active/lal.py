@@ -41,6 +41,7 @@ from sklearn.svm import SVR
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..core.errors import InputError
 from ..core.io import dump_atomic
 from ..core.workers import prepare_worker
 from ..data.dataset import Dataset
@@ -58,6 +59,10 @@ STATE_FEATURES = ["weight_norm", "bias", "platt_slope", "platt_intercept",
                   "log_labelled_videos", "positive_fraction", "pool_score_mean", "pool_score_std"]
 VIDEO_FEATURES = [*[f"score_histogram_{i}" for i in range(BINS)], "score_mean", "score_std"]
 FEATURE_NAMES = STATE_FEATURES + VIDEO_FEATURES  # the columns of pair_features
+
+
+class TooFewVideos(InputError, ValueError):
+    """Knowledge-Source is too small for the Monte-Carlo subsets asked for."""
 
 
 def pair_features(localizer: StageWiseLocalizer, pool) -> np.ndarray:
@@ -100,8 +105,8 @@ def _knowledge_and_subsets(knowledge, n_subsets, subset_sizes, probes_per_subset
     evaluation, rest = knowledge.subset(ids[:n_eval]), ids[n_eval:]
     lo, hi = subset_sizes[0], min(subset_sizes[1], len(rest) - probes_per_subset)
     if hi < lo:
-        raise ValueError(f"Knowledge-Source has {len(knowledge.video_ids)} videos: too few for subsets of "
-                         f"{subset_sizes[0]} with {probes_per_subset} probes after holding out {eval_fraction:.0%}")
+        raise TooFewVideos(f"Knowledge-Source has {len(knowledge.video_ids)} videos: too few for subsets of "
+                           f"{subset_sizes[0]} with {probes_per_subset} probes after holding out {eval_fraction:.0%}")
     draws = [(int(rng.randint(lo, hi + 1)), draw_subset(rest, random_state=rng)) for _ in range(n_subsets)]
     return knowledge, evaluation, draws
 

@@ -4,8 +4,8 @@ Ground truth: ``{"version", "taxonomy", "database": {id: {"subset", "duration", 
 Results: ``{"version", "results": {id: [{"label", "score", "segment"}]}, "external_data"}``.
 
 Structural errors (missing keys, wrong types, NaN times, unknown subsets, negative durations, a
-video id given twice, nesting too deep to read) raise :class:`AnnotationError` naming the file,
-the video and the field. Defects that real files carry (segments past the duration, empty or
+video id or the ``database``/``results`` key given twice, nesting too deep or numbers too long to
+read) raise :class:`AnnotationError` naming the file, the video and the field. Defects that real files carry (segments past the duration, empty or
 reversed segments, exact duplicates) are repaired loudly: every repair is counted in the
 :class:`LoadReport` and listed in its ``repairs`` table, and a warning is issued.
 """
@@ -160,7 +160,8 @@ def _number(value, *, path, video, field_name) -> float:
 
 
 class _RepeatedKeys(dict):
-    """A JSON object in which a key appears more than once (holding the last value, as json does)."""
+    """A JSON object in which keys appear more than once (holding the last value, as json does);
+    ``repeated`` lists those keys in the order of their second appearance."""
 
     def __init__(self, pairs, repeated):
         super().__init__(pairs)
@@ -168,15 +169,16 @@ class _RepeatedKeys(dict):
 
 
 def _object(pairs) -> dict:
-    """json's object hook: a plain dict, or, when a key repeats, one that names the first such key."""
+    """json's object hook: a plain dict, or, when keys repeat, one that names them."""
     obj = dict(pairs)
     if len(obj) == len(pairs):
         return obj
-    seen = set()
+    seen, repeated = set(), []
     for key, _ in pairs:
-        if key in seen:
-            return _RepeatedKeys(pairs, key)
+        if key in seen and key not in repeated:
+            repeated.append(key)
         seen.add(key)
+    return _RepeatedKeys(pairs, repeated)
 
 
 def _load_json(path, videos_key: str) -> dict:
@@ -190,12 +192,17 @@ def _load_json(path, videos_key: str) -> dict:
         raise AnnotationError(f"not valid JSON ({exc})", path=path) from None
     except RecursionError:
         raise AnnotationError("not readable: JSON nested too deeply", path=path) from None
+    except ValueError:  # the one other ValueError of json: an integer past Python's digit limit (4,300)
+        raise AnnotationError("not readable: a number with too many digits", path=path) from None
     if not isinstance(data, dict):
         raise AnnotationError("top level must be a JSON object", path=path)
-    # json keeps the last of repeated keys; for video ids that would silently lose a video's entry.
+    # json keeps the last of repeated keys; for the videos' object or a video id that would silently
+    # lose entries.
+    if isinstance(data, _RepeatedKeys) and videos_key in data.repeated:
+        raise AnnotationError("key appears twice at the top level", path=path, field=videos_key)
     videos = data.get(videos_key)
     if isinstance(videos, _RepeatedKeys):
-        raise AnnotationError(f"video id appears twice in the {videos_key}", path=path, video=videos.repeated)
+        raise AnnotationError(f"video id appears twice in the {videos_key}", path=path, video=videos.repeated[0])
     return data
 
 

@@ -27,6 +27,7 @@ from ..core.fingerprint import files_fingerprint
 from ..core.io import write_json_atomic, write_text_atomic
 from .annotations import GroundTruth, read_ground_truth, write_ground_truth
 from .features import FeatureStore, HDF5FeatureStore, write_hdf5_features
+from .splits import SPLITS
 
 DATASET_FILES = ("ground_truth.json", "splits.csv", "features.h5", "parameters.json")
 
@@ -150,6 +151,10 @@ class NotADatasetFolder(InputError, FileNotFoundError):
     """A folder that lacks a file of the dataset layout."""
 
 
+class DatasetFolderError(InputError, ValueError):
+    """A malformed file of a dataset folder; names the file and the row, video or column at fault."""
+
+
 def check_dataset_folder(folder: str | os.PathLike) -> Path:
     """``folder`` as a Path, if it holds the files :func:`save_dataset` writes (else a one-line error)."""
     folder = Path(folder)
@@ -163,9 +168,39 @@ def load_dataset(folder: str | os.PathLike) -> Dataset:
     """Read what :func:`save_dataset` wrote."""
     folder = check_dataset_folder(folder)
     gt = read_ground_truth(folder / "ground_truth.json")
-    splits = pd.read_csv(folder / "splits.csv", dtype={"video_id": str}).set_index("video_id")
+    splits = _read_splits(folder / "splits.csv", gt)
     store = HDF5FeatureStore(folder / "features.h5", gt.durations().to_dict())
     return Dataset(gt, store, list(splits.index), splits)
+
+
+def _read_splits(path: Path, ground_truth: GroundTruth) -> pd.DataFrame:
+    """The ``splits.csv`` of a dataset folder, indexed by ``video_id``, each row checked against the
+    folder's ground truth and the split names (else a one-line error naming the file and the row)."""
+    try:
+        table = pd.read_csv(path, dtype={"video_id": str}, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetFolderError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except pd.errors.EmptyDataError:
+        raise DatasetFolderError(f"{path}: empty file; expected a header with columns 'video_id' and 'split'") from None
+    except pd.errors.ParserError as exc:
+        raise DatasetFolderError(f"{path}: not a readable CSV table ({str(exc).strip().splitlines()[0]})") from None
+    for column in ("video_id", "split"):
+        if column not in table.columns:
+            raise DatasetFolderError(f"{path}: column {column!r} missing from the header {list(table.columns)}")
+    seen = set()
+    # Rows counted from 1 after the header (not lines: pandas skips blank ones).
+    for row, (vid, split) in enumerate(zip(table["video_id"], table["split"]), start=1):
+        if pd.isna(vid):
+            raise DatasetFolderError(f"{path}: row {row}: column 'video_id' is empty")
+        if vid in seen:
+            raise DatasetFolderError(f"{path}: row {row}: video {vid!r} is listed twice")
+        seen.add(vid)
+        if vid not in ground_truth.videos.index:
+            raise DatasetFolderError(f"{path}: row {row}: video {vid!r} is not in {path.with_name('ground_truth.json')}")
+        if split not in SPLITS:
+            raise DatasetFolderError(f"{path}: row {row}: video {vid!r}: column 'split': unknown split "
+                                     f"{split!r}; expected one of {SPLITS}")
+    return table.set_index("video_id")
 
 
 def dataset_fingerprint(folder: str | os.PathLike) -> str:

@@ -19,6 +19,7 @@ segment costs O(D) whatever its length.
 
 from __future__ import annotations
 
+import numbers
 import os
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -40,6 +41,36 @@ class FeatureError(InputError, LookupError):
     """Missing or malformed features; names the store and the video."""
 
 
+def _positive_integer(value) -> int | None:
+    """``value`` as a positive int (from an int, a whole float, a one-element array or a string of
+    digits, as HDF5 attributes may hold it), or None if it is not one."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, (str, bytes)):
+        try:
+            value = int(value)
+        except ValueError:
+            return None
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and float(value).is_integer():
+        value = int(value)
+    return int(value) if isinstance(value, numbers.Integral) and value > 0 else None
+
+
+def _ids_of(names, where: str, suffix: str = "") -> dict[str, str]:
+    """``video_id -> name`` for names ``<id><suffix>`` or ``v_<id><suffix>``; both forms of one id are an
+    error, since either would silently shadow the other."""
+    ids = {}
+    for name in names:
+        vid = name[: len(name) - len(suffix)]
+        vid = vid[2:] if vid.startswith("v_") else vid
+        if vid in ids:
+            raise FeatureError(f"{where}: video {vid!r}: both {ids[vid]!r} and {name!r} are present; keep one")
+        ids[vid] = name
+    return ids
+
+
 def snippet_bounds(n_snippets: int, duration: float, window: int = 16, stride: int = 8) -> np.ndarray:
     """``(T, 2)`` start and end seconds of each snippet of a video."""
     if n_snippets <= 0:
@@ -59,8 +90,11 @@ class FeatureStore(ABC):
     def __init__(self, durations: Mapping[str, float], *, window: int = 16, stride: int = 8,
                  cache_size: int = 512):
         self.durations = durations
-        self.window = window
-        self.stride = stride
+        for name, value in (("window", window), ("stride", stride)):
+            if _positive_integer(value) is None:
+                raise FeatureError(f"{self.source}: {name} must be a positive integer, got {value!r}")
+        self.window = int(window)
+        self.stride = int(stride)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._width: tuple[str, int] | None = None  # (video, D) of the first video read
@@ -190,20 +224,29 @@ class HDF5FeatureStore(FeatureStore):
         self.dataset = dataset
         self._file = self._open()
         try:
-            attrs = self._file.attrs
-            window = int(attrs.get("window", 16)) if window is None else window
-            stride = int(attrs.get("stride", 8)) if stride is None else stride
-            self._groups = {name[2:] if name.startswith("v_") else name: name for name in self._file}
+            window = self._attribute("window", 16) if window is None else window
+            stride = self._attribute("stride", 8) if stride is None else stride
+            self._groups = _ids_of(self._file, str(self.path))
+            super().__init__(durations, window=window, stride=stride, **kwargs)
         except _H5PY_READ_ERRORS as exc:
             self._file.close()
             raise FeatureError(f"{self.path}: corrupt HDF5 file ({_first_line(exc)})") from None
-        super().__init__(durations, window=window, stride=stride, **kwargs)
+        except FeatureError:
+            self._file.close()
+            raise
 
     def _open(self) -> h5py.File:
         try:
             return h5py.File(self.path, "r")
         except OSError as exc:  # h5py's word for a file that is not HDF5, truncated or corrupt
             raise FeatureError(f"{self.path}: not a readable HDF5 file ({_first_line(exc)})") from None
+
+    def _attribute(self, name: str, default: int) -> int:
+        value = self._file.attrs.get(name, default)
+        checked = _positive_integer(value)
+        if checked is None:
+            raise FeatureError(f"{self.path}: attribute {name!r} must be a positive integer, got {value!r}")
+        return checked
 
     @property
     def source(self) -> str:
@@ -220,6 +263,9 @@ class HDF5FeatureStore(FeatureStore):
         # h5py reads lazily, so a truncated or corrupt file may only fail here.
         try:
             group = self._file[name]
+            if not isinstance(group, h5py.Group):
+                raise FeatureError(f"{self._where(video_id)}: {name!r} is a dataset, not a group holding "
+                                   f"dataset {self.dataset!r}")
             if self.dataset in group:
                 return group[self.dataset][()]
         except _H5PY_READ_ERRORS as exc:
@@ -248,14 +294,12 @@ class NpyFolderFeatureStore(FeatureStore):
     """A folder of ``<video_id>.npy`` (or ``v_<video_id>.npy``) files, each ``T x D``."""
 
     def __init__(self, folder: str | os.PathLike, durations: Mapping[str, float], **kwargs):
-        super().__init__(durations, **kwargs)
         self.folder = Path(folder)
+        super().__init__(durations, **kwargs)
         if not self.folder.is_dir():
             raise FeatureError(f"{self.folder}: feature folder not found")
-        self._files = {}
-        for path in sorted(self.folder.glob("*.npy")):
-            vid = path.stem[2:] if path.stem.startswith("v_") else path.stem
-            self._files[vid] = path
+        names = _ids_of([path.name for path in sorted(self.folder.glob("*.npy"))], str(self.folder), ".npy")
+        self._files = {vid: self.folder / name for vid, name in names.items()}
 
     @property
     def source(self) -> str:
@@ -265,6 +309,11 @@ class NpyFolderFeatureStore(FeatureStore):
     def video_ids(self) -> list[str]:
         return list(self._files)
 
+    def _where(self, video_id) -> str:
+        # A video's own file, not only the folder: that is the file to fix.
+        path = self._files.get(video_id)
+        return super()._where(video_id) if path is None else f"{path}: video {str(video_id)!r}"
+
     def _load(self, video_id: str):
         path = self._files.get(video_id)
         if path is None:
@@ -272,7 +321,7 @@ class NpyFolderFeatureStore(FeatureStore):
         try:
             return np.load(path)
         except (OSError, ValueError, EOFError) as exc:  # what numpy raises on a truncated or foreign file
-            raise FeatureError(f"{path}: video {str(video_id)!r}: not a readable .npy file ({_first_line(exc)})") from None
+            raise FeatureError(f"{self._where(video_id)}: not a readable .npy file ({_first_line(exc)})") from None
 
 
 def _first_line(exc: Exception) -> str:

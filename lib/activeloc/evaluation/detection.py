@@ -38,23 +38,25 @@ from ..data.annotations import AnnotationError
 from ..localization.segments import grouped_ranking, segment_iou
 
 ACTIVITYNET_TIOU = np.round(np.linspace(0.5, 0.95, 10), 2)
+MAX_THRESHOLDS = 1000  # far more than any benchmark uses; a step like 1e-12 would exhaust memory
 
 
 def parse_thresholds(spec: str) -> np.ndarray:
     """``"0.5:0.95:0.05"`` (start:stop:step, inclusive), or a comma-separated list, or one number;
-    every threshold in (0, 1]. Anything else is an :class:`AnnotationError` saying what would do."""
-    expected = "tIoU thresholds in (0, 1] as start:stop:step (e.g. 0.5:0.95:0.05), a comma list or one number"
+    every threshold in (0, 1], at most :data:`MAX_THRESHOLDS` of them. Anything else is an
+    :class:`AnnotationError` saying what would do."""
+    expected = f"at most {MAX_THRESHOLDS} tIoU thresholds in (0, 1] as start:stop:step (e.g. 0.5:0.95:0.05), a comma list or one number"
     try:
         if ":" in spec:
             start, stop, step = (float(x) for x in spec.split(":"))
-            if not step > 0 or not stop >= start:
+            if not step > 0 or not stop >= start or (stop - start) / step > MAX_THRESHOLDS:
                 raise ValueError
             thresholds = np.round(start + step * np.arange(round((stop - start) / step) + 1), 10)
         else:
             thresholds = np.array([float(x) for x in spec.split(",")])
     except ValueError:
         raise AnnotationError(f"{spec!r}: expected {expected}") from None
-    if not ((thresholds > 0) & (thresholds <= 1)).all():  # NaN fails too
+    if not ((thresholds > 0) & (thresholds <= 1)).all() or len(thresholds) > MAX_THRESHOLDS:  # NaN fails too
         raise AnnotationError(f"{spec!r}: expected {expected}")
     return thresholds
 
@@ -148,7 +150,7 @@ def evaluate_detections(
     thresholds = np.asarray(tiou_thresholds, dtype=float).reshape(-1)
     labels = pd.Index(sorted(ground_truth["label"].unique()))
     if len(labels) == 0:
-        raise ValueError("ground truth has no instances")
+        raise AnnotationError("the ground truth has no instances to evaluate against")
     pred_class = labels.get_indexer(predictions["label"])
     unknown = pred_class < 0
     if unknown.any():
@@ -157,7 +159,8 @@ def evaluate_detections(
             raise AnnotationError(
                 f"label {str(predictions['label'].iloc[first])!r} is not a ground-truth class "
                 f"({int(unknown.sum())} predictions in {predictions['video_id'][unknown].nunique()} videos have "
-                "such labels; pass ignore_unknown_labels=True to drop them)",
+                "such labels; pass ignore_unknown_labels=True (--ignore-unknown-labels on the command line) "
+                "to drop them)",
                 video=predictions["video_id"].iloc[first],
             )
         predictions = predictions[~unknown]

@@ -46,12 +46,17 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..core.errors import InputError
 from ..data.dataset import Dataset, VideoSet
 from .encoding import CandidateMatrix, SegmentEncoder, candidate_matrix
 from .proposals import SlidingWindows
 from .segments import grouped_nms, top_k_per_group
 
 SCORE_MODES = ("product", "video", "attention")
+
+
+class TrainingDataError(InputError, ValueError):
+    """The training videos' annotations leave nothing to learn from."""
 
 
 class StageWiseLocalizer(BaseEstimator):
@@ -95,6 +100,13 @@ class StageWiseLocalizer(BaseEstimator):
             cm, rows, owner, cls, positive, decision, seed = self._fit_attention(dataset)
             top = top_k_per_group(decision, owner, self.top_k)
             train = top[positive[top]]
+            if not len(train):
+                # With very few training videos the attention may rank no positive in its top-k; the
+                # classifier would then know no class, and every prediction would fail.
+                raise TrainingDataError(
+                    f"no candidate with tIoU > {self.positive_tiou} is among the top {self.top_k} of any of the "
+                    f"{len(dataset.video_ids)} training videos: no example to train the action classifier on "
+                    "(label more videos)")
             self._fit_classifier(self._standardised(cm, rows[train]), cls[train], seed)
         return self
 
@@ -129,13 +141,13 @@ class StageWiseLocalizer(BaseEstimator):
         ids = list(dataset.video_ids)
         instances = dataset.instances
         if instances.empty:
-            raise ValueError("no annotated instances among the training videos")
+            raise TrainingDataError("no annotated instances among the training videos")
         self.classes_ = np.array(sorted(instances["label"].unique()))
         rows, owner, best, cls = cm.overlaps(ids, instances, self.classes_)
         positive = best > self.positive_tiou
         if not positive.any():
-            raise ValueError(f"no candidate of the {len(ids)} training videos has tIoU > {self.positive_tiou} "
-                             "with a truth: nothing to learn actions from")
+            raise TrainingDataError(f"no candidate of the {len(ids)} training videos has tIoU > {self.positive_tiou} "
+                                    "with a truth: nothing to learn actions from")
         negatives = np.flatnonzero(best < self.negative_tiou)
         n_neg = min(len(negatives), int(np.ceil(self.negatives_per_positive * positive.sum())))
         chosen = np.concatenate([np.flatnonzero(positive), np.sort(rng.choice(negatives, n_neg, replace=False))])
