@@ -4,6 +4,7 @@ and every user error is one line (exit 2 at the command line)."""
 
 import json
 import os
+import re
 import signal
 import time
 import warnings
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from activeloc.active.oracles import AnnotationQueue, HumanOracle, SkippedLineWarning
+from activeloc.data.annotations import AnnotationError
 
 
 def _submit(queue, video, t_end=2.0):
@@ -84,9 +86,40 @@ def test_a_return_to_an_earlier_annotation_is_the_latest_and_a_double_submit_is_
     assert len({a, b, again}) == 3 and _submit(queue, "v", 2.0) == again  # the double click writes nothing
     assert AnnotationQueue(queue.path).latest() == {"v": [{"segment": [1.0, 2.0], "label": "a"}]}
     assert len(_ids_in_file(queue.path)) == 3
-    assert queue.submit("w", [], submission_id="key") == queue.submit("w", [{"segment": [0, 1], "label": "b"}],
-                                                                      submission_id="key")
-    assert AnnotationQueue(queue.path).latest()["w"] == []  # an explicit id is an idempotency key
+    assert queue.submit("w", [], submission_id="key") == queue.submit("w", [], submission_id="key")
+    with pytest.raises(AnnotationError, match="submission id 'key' was used for another annotation"):
+        queue.submit("w", [{"segment": [0, 1], "label": "b"}], submission_id="key")  # never dropped silently
+    assert AnnotationQueue(queue.path).latest()["w"] == []
+
+
+def test_editing_what_the_queue_returned_changes_nothing_in_it(tmp_path):
+    queue = AnnotationQueue(tmp_path / "queue.jsonl")
+    _submit(queue, "v")
+    instances = queue.latest()["v"]
+    instances.append({"segment": [4.0, 5.0], "label": "b"})  # a widget edits what it was given
+    queue.records()[0]["instances"].clear()
+    queue.submit("v", instances)
+    assert AnnotationQueue(queue.path).latest()["v"] == instances
+
+
+def test_a_queue_replaced_while_a_writer_waits_gets_the_record(tmp_path):
+    import fcntl
+    import threading
+
+    path = tmp_path / "queue.jsonl"
+    queue = AnnotationQueue(path)
+    _submit(queue, "v1")
+    holder = open(path, "rb")
+    fcntl.flock(holder, fcntl.LOCK_EX)  # someone holds the lock while the file is restored from a copy
+    writer = threading.Thread(target=_submit, args=(queue, "v2"))
+    writer.start()
+    time.sleep(0.2)
+    restored = tmp_path / "restored.jsonl"
+    restored.write_bytes(path.read_bytes())
+    os.replace(restored, path)
+    holder.close()
+    writer.join()
+    assert list(AnnotationQueue(path).latest()) == ["v1", "v2"]
 
 
 BAD_SUBMISSIONS = {
@@ -109,7 +142,7 @@ def test_what_submit_refuses_readers_skip(tmp_path, change, field):
     path = tmp_path / "queue.jsonl"
     queue = AnnotationQueue(path)
     good = {"video_id": "v", "instances": [{"segment": [1, 2], "label": "a"}], "submission_id": None}
-    with pytest.raises(AnnotationError, match=field.replace("[", r"\[").replace("]", r"\]")) as err:
+    with pytest.raises(AnnotationError, match=re.escape(field)) as err:
         queue.submit(**{**good, **change})
     assert str(path) in str(err.value) and not path.exists()
     line = {"submission_id": "s", "video_id": "v", "instances": good["instances"], **change}
@@ -130,6 +163,35 @@ def test_an_unwritable_side_file_does_not_block_reading(tmp_path):
     with pytest.warns(SkippedLineWarning):
         _submit(queue, "v2")
     assert list(queue.latest()) == ["v1", "v2"]
+
+
+def test_a_side_file_edited_into_bad_bytes_blocks_nothing_and_still_gets_copies(tmp_path):
+    path = tmp_path / "queue.jsonl"
+    queue = AnnotationQueue(path)
+    queue.rejected_path.write_bytes(b"\xff\xfe a person's notes\n")
+    _submit(queue, "v1")
+    with open(path, "ab") as fh:
+        fh.write(b"garbage\n")
+    with pytest.warns(SkippedLineWarning, match="copies are in"):
+        _submit(queue, "v2")
+    with pytest.warns(SkippedLineWarning):
+        assert list(AnnotationQueue(path).latest()) == ["v1", "v2"]
+    assert b"garbage" in queue.rejected_path.read_bytes()
+
+
+def test_a_replaced_queue_gets_its_own_bad_lines_copied(tmp_path):
+    path = tmp_path / "queue.jsonl"
+    queue = AnnotationQueue(path)
+    path.write_bytes(b"first bad\n")
+    with pytest.warns(SkippedLineWarning):
+        queue.records()
+    replacement = tmp_path / "replacement.jsonl"
+    replacement.write_bytes(b"other bad\n")  # the same place in a new file, other bytes
+    os.replace(replacement, path)
+    with pytest.warns(SkippedLineWarning):
+        queue.records()
+    copied = [json.loads(line)["text"] for line in queue.rejected_path.read_text().splitlines()]
+    assert copied == ["first bad", "other bad"]
 
 
 def test_many_bad_lines_are_one_warning_and_copied_once(tmp_path):
@@ -231,13 +293,15 @@ def test_writers_killed_at_random_moments_and_torn_lines_lose_nothing(tmp_path):
             def write_forever(report, trial=trial):
                 queue = AnnotationQueue(path)
                 for k in range(10**6):
-                    report(queue.submit(f"t{trial}-{k % 7}", [{"segment": [0.0, 1.0 + k], "label": "a"}]))
+                    sid = queue.submit(f"t{trial}-{k % 7}", [{"segment": [0.0, 1.0 + k], "label": "a"}])
+                    report(f"{sid}:{k}")
 
             pid, read = _fork(write_forever)
             time.sleep(rng.uniform(0, 0.004))
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            acknowledged |= set(_reports(read))
+            acknowledged_now = [tuple(r.split(":")) for r in _reports(read)]
+            acknowledged |= {sid for sid, _ in acknowledged_now}
             damage = rng.integers(4)
             if damage == 1:  # a write cut short
                 line = json.dumps({"submission_id": f"torn{trial}", "video_id": "x", "instances": []})
@@ -246,10 +310,18 @@ def test_writers_killed_at_random_moments_and_torn_lines_lose_nothing(tmp_path):
             elif damage == 2:  # garbage bytes on a line of their own
                 with open(path, "ab") as fh:
                     fh.write(rng.bytes(int(rng.integers(1, 40))).replace(b"\n", b"") + b"\n")
-            if rng.random() < 0.3:  # a retry of something already acknowledged, or a new one
-                acknowledged.add(_submit(survivor, f"t{trial}-0", float(rng.choice([2, 3, 99]))))
+            if acknowledged_now and rng.random() < 0.5:  # a retry of what the killed writer last acknowledged
+                k = int(acknowledged_now[-1][1])
+                video, payload = f"t{trial}-{k % 7}", [{"segment": [0.0, 1.0 + k], "label": "a"}]
+                latest_before = AnnotationQueue(path).latest([video])
+                retried = survivor.submit(video, payload)
+                acknowledged.add(retried)
+                if latest_before[video] == payload:
+                    assert retried == acknowledged_now[-1][0]  # the latest again: nothing written
+                assert AnnotationQueue(path).latest([video]) == {video: payload}
+            in_file = _ids_in_file(path)
             got = [r["submission_id"] for r in AnnotationQueue(path).records()]
-            assert len(got) == len(set(got)) and acknowledged <= set(got), f"trial {trial}"
+            assert len(in_file) == len(set(in_file)) and acknowledged <= set(got) == set(in_file), f"trial {trial}"
             assert [r["submission_id"] for r in survivor.records()] == got
     ids = _ids_in_file(path)
     assert acknowledged <= set(ids) and len(ids) == len(set(ids))
@@ -332,15 +404,21 @@ def test_a_checkpoint_of_another_run_is_refused_naming_what_differs(small, tmp_p
 
 
 def test_temporaries_of_killed_writers_are_removed_when_a_run_starts(small, tmp_path):
+    from activeloc.core.io import _writer_tag
+
+    host = _writer_tag().rsplit("-pid", 1)[0]
     checkpoint = tmp_path / "run.joblib"
-    dead = tmp_path / ".run.joblib.pid999999999.abc.tmp"  # no such process
-    old_style = tmp_path / ".run.joblib.k2j3h4.tmp"
-    live = tmp_path / f".run.joblib.pid{os.getpid()}.xyz.tmp"  # a writer still at work
-    other = tmp_path / ".other.parquet.pid999999999.abc.tmp"  # not this run's
-    for path in (dead, old_style, live, other):
+    dead = tmp_path / f".run.joblib.{host}-pid999999999.abc.tmp"  # no such process here
+    live = tmp_path / f".run.joblib.{_writer_tag()}.xyz.tmp"  # a writer still at work
+    elsewhere = tmp_path / ".run.joblib.otherhost-pid999999999.abc.tmp"  # another machine's, in a shared folder
+    unnamed_old, unnamed_new = tmp_path / ".run.joblib.k2j3h4.tmp", tmp_path / ".run.joblib.m5n6p7.tmp"
+    other = tmp_path / f".other.parquet.{host}-pid999999999.abc.tmp"  # not this run's
+    for path in (dead, live, elsewhere, unnamed_old, unnamed_new, other):
         path.write_bytes(b"partial")
+    os.utime(unnamed_old, (time.time() - 2 * 86400,) * 2)
     _short_run(small, checkpoint)
-    assert not dead.exists() and not old_style.exists() and live.exists() and other.exists()
+    assert not dead.exists() and not unnamed_old.exists()
+    assert live.exists() and elsewhere.exists() and unnamed_new.exists() and other.exists()
 
 
 # ---- the command line -----------------------------------------------------------------------------
@@ -545,7 +623,7 @@ def test_workers_end_with_a_killed_simulate(dataset_folder, tmp_path):
     out = tmp_path / "out"
     proc = _start_simulate(dataset_folder, out)
     _wait_for_checkpoint(out, proc)
-    workers = _children(proc.pid) - {proc.pid}
+    workers = _children(proc.pid)
     assert workers
     proc.kill()
     proc.communicate()
@@ -553,3 +631,33 @@ def test_workers_end_with_a_killed_simulate(dataset_folder, tmp_path):
     while _alive(workers) and time.time() < deadline:
         time.sleep(0.1)
     assert not _alive(workers), "workers outlived a SIGKILLed command"
+
+
+def test_a_worker_ends_itself_when_its_parent_is_killed(tmp_path):
+    import subprocess
+    import sys
+
+    script = """
+import multiprocessing, os, sys, time
+from activeloc.core.workers import prepare_worker
+
+def work():
+    prepare_worker()
+    time.sleep(120)
+
+if __name__ == "__main__":
+    child = multiprocessing.get_context("spawn").Process(target=work)
+    child.start()
+    print(child.pid, flush=True)
+    time.sleep(120)
+"""
+    (tmp_path / "parent.py").write_text(script)
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "parent.py")], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    time.sleep(1.0)  # the worker is set up and sleeping
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 5
+    while _alive({worker}) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not _alive({worker}), "the worker outlived its killed parent"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .core.errors import InputError
+from .core.errors import InputError, one_line
 from .data.annotations import SUBSETS, AnnotationError, read_ground_truth, read_results
 from .evaluation.detection import evaluate_detections, parse_thresholds
 
@@ -223,33 +223,28 @@ def main(argv=None) -> int:
     show_warning = warnings.showwarning
     if not debug:  # a warning is one line too, without its source line, and never inside a progress bar
         warnings.showwarning = lambda message, category, *rest, **kw: tqdm.write(
-            f"activeloc {args.command}: warning: {_one_line(message)}", file=sys.stderr)
+            f"activeloc {args.command}: warning: {one_line(message, None)}", file=sys.stderr)
     try:
         return args.func(args)
     except KeyboardInterrupt as exc:
-        signum = exc.args[0] if exc.args else signal.SIGINT
+        signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
         hint = RESUME_HINTS.get(args.command, "nothing was written")
         print(f"activeloc {args.command}: stopped by {signal.Signals(signum).name}; {hint}", file=sys.stderr)
         return 128 + signum
     except (InputError, OSError) as exc:
         if debug:
             raise
-        print(f"activeloc {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"activeloc {args.command}: error: {one_line(exc, None)}", file=sys.stderr)
         return 2
     except Exception as exc:
         if debug:
             raise
-        print(f"activeloc {args.command}: {type(exc).__name__}: {_one_line(exc)} "
+        print(f"activeloc {args.command}: {type(exc).__name__}: {one_line(exc)} "
               "(rerun with --debug for the traceback)", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
         warnings.showwarning = show_warning
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
 
 
 if __name__ == "__main__":

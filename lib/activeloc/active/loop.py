@@ -12,15 +12,19 @@ A checkpoint carries the identity of its run (selector and its state, seed, batc
 oracle and noise, localizer template, the Selection and Testing videos, the code's fingerprint):
 a loop pointed at another run's checkpoint refuses it with a :class:`CheckpointError` listing
 what differs. The previous checkpoint is kept beside it (``<checkpoint>.previous``); a checkpoint
-that cannot be read is reported by path (a :class:`CheckpointWarning`) and replaced by the
-previous one, else the run restarts from its beginning. Temporaries left by a killed writer are
+that cannot be read is reported by path (a :class:`CheckpointWarning`), set aside as
+``<checkpoint>.unreadable`` and replaced by the previous one, else the run restarts from its
+beginning. Temporaries left by a killed writer are
 removed when a run starts.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +35,7 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
-from ..core.errors import InputError
+from ..core.errors import InputError, one_line
 from ..core.fingerprint import code_fingerprint, frame_digest
 from ..core.io import dump_atomic, remove_stale_temporaries
 from ..core.timing import timed
@@ -114,12 +118,14 @@ class ActiveLearningLoop:
 
         return {
             "selector": getattr(self.selector, "name", type(self.selector).__name__),
-            "selector state": digest(self.selector),
+            # Parameters, not fitted state: a bootstrap's timings differ between two fits of one selector.
+            "selector parameters": digest(self.selector.get_params(deep=True)),
             "seed": int(self.random_state) if self._seeded() else None,
             "batch size": int(self.batch_size), "initial ratio": float(self.initial_ratio),
             "budget (videos)": self.budget_videos, "budget (seconds)": self.budget_seconds,
             "max steps": self.max_steps, "oracle": type(self.oracle).__name__,
             "noise": None if getattr(self.oracle, "noise", None) is None else float(self.oracle.noise),
+            "noise std": None if getattr(self.oracle, "noise_std", None) is None else float(self.oracle.noise_std),
             "localizer": digest(clone(self.localizer)),
             "Selection videos": frame_digest(selection.durations().to_frame()),
             "Testing videos": frame_digest(testing.durations().to_frame()), "Testing truth": frame_digest(testing.instances),
@@ -151,21 +157,20 @@ class ActiveLearningLoop:
             if not candidate.exists():
                 continue
             try:
-                state = joblib.load(candidate)
-                if not isinstance(state, _State):
-                    raise TypeError(f"holds a {type(state).__name__}, not a loop state")
-            except Exception as exc:  # any way a file can be damaged: truncated, empty, garbage, foreign
-                unreadable.append(f"{candidate} ({type(exc).__name__}: {str(exc)[:80]})")
+                state = _load_state(candidate)
+            except _DAMAGE as exc:
+                unreadable.append(f"{candidate} ({type(exc).__name__}: {one_line(exc, 80)})")
+                os.replace(candidate, f"{candidate}.unreadable")  # kept for a person, never rotated into use
                 continue
-            _check_identity(candidate, state.identity, identity, compare_seed=self._seeded())
+            _check_identity(candidate, getattr(state, "identity", {}), identity, compare_seed=self._seeded())
             if unreadable:
-                warnings.warn(f"unreadable checkpoint {unreadable[0]}; resuming from {candidate} ({state.step} steps done)",
-                              CheckpointWarning, stacklevel=4)
+                warnings.warn(f"unreadable checkpoint {unreadable[0]}, set aside as .unreadable; resuming from "
+                              f"{candidate} ({state.step} steps done)", CheckpointWarning, stacklevel=4)
                 os.replace(candidate, path)
             return state
         if unreadable:
-            warnings.warn(f"unreadable checkpoint {'; '.join(unreadable)}; the run restarts from its first step",
-                          CheckpointWarning, stacklevel=4)
+            warnings.warn(f"unreadable checkpoint {'; '.join(unreadable)}, set aside as .unreadable; the run "
+                          "restarts from its first step", CheckpointWarning, stacklevel=4)
         return None
 
     def _save(self, state: _State) -> None:
@@ -236,6 +241,22 @@ class ActiveLearningLoop:
         history = pd.DataFrame(state.history).drop(columns="final")
         selections = pd.DataFrame(state.selections, columns=SELECTION_TABLE_COLUMNS)
         return LoopResult(history, selections[SELECTION_TABLE_COLUMNS])
+
+
+# How joblib's unpickler fails on a truncated, empty or garbled file, or on one holding something else;
+# a failing disk (OSError) or missing memory is no damage of the file and propagates.
+_DAMAGE = (EOFError, pickle.UnpicklingError, ValueError, KeyError, IndexError, TypeError, struct.error, zlib.error)
+
+
+def _load_state(path: Path) -> _State:
+    try:
+        state = joblib.load(path)
+    except (ImportError, AttributeError) as exc:  # pickled classes this code does not have
+        raise CheckpointError(f"{path}: written by another version of the code ({one_line(exc)}); "
+                              "delete it to start this run afresh") from None
+    if not isinstance(state, _State):
+        raise TypeError(f"holds a {type(state).__name__}, not a loop state")
+    return state
 
 
 def _check_identity(path: Path, theirs: dict, ours: dict, *, compare_seed: bool) -> None:

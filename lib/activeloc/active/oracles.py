@@ -7,7 +7,7 @@
   and stays inside the video; the label is kept.
 * :class:`HumanOracle` reads what people submitted to an :class:`AnnotationQueue`, an
   append-only JSON-lines file that the annotation widgets write; each submission is flushed and
-  fsync'd before ``submit`` returns, and re-submitting the same annotation is a no-op.
+  fsync'd before ``submit`` returns, and re-submitting a video's latest annotation is a no-op.
 
 Both answer ``annotate(video_ids, random_state) -> instances`` (``video_id, t_start, t_end, label``).
 """
@@ -15,6 +15,7 @@ Both answer ``annotate(video_ids, random_state) -> instances`` (``video_id, t_st
 from __future__ import annotations
 
 import base64
+import copy
 import fcntl
 import hashlib
 import json
@@ -30,6 +31,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
+from ..core.errors import one_line
 from ..data.annotations import INSTANCE_COLUMNS, AnnotationError, GroundTruth
 
 
@@ -109,8 +111,9 @@ class AnnotationQueue:
       naming the file and the line, and copied once to the side file ``<queue>.rejected`` for a
       person to inspect (if the side file cannot be written, the warning says so and reading goes on).
 
-    The object remembers how far it has read, so a ``submit`` or ``records()`` reads only what
-    other processes appended since: O(1) amortised per call instead of a re-read of the file.
+    The object remembers how far it has read, so a ``submit`` reads only what other processes
+    appended since: O(1) amortised instead of a re-read of the file. ``records()`` and ``latest()``
+    return copies (their cost grows with what they return), so a caller's edits never reach the queue.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -135,7 +138,7 @@ class AnnotationQueue:
         self._offset = 0  # bytes read so far (always at a line boundary)
         self._lines = 0  # lines read so far
         self._records: list[dict] = []
-        self._ids: set[str] = set()
+        self._by_id: dict[str, dict] = {}
         self._latest: dict[str, dict] = {}  # video id -> its latest record
 
     def submit(self, video_id: str, instances: list[dict], *, annotator: str = "", submission_id: str | None = None) -> str:
@@ -150,9 +153,7 @@ class AnnotationQueue:
         except ValueError as exc:
             raise AnnotationError(str(exc), path=self.path, video=video_id) from None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        created = not self.path.exists()
-        with self._mutex, open(self.path, "ab+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file is closed, or its process dies
+        with self._mutex, self._open_locked("ab+", fcntl.LOCK_EX) as fh:
             if self._catch_up(fh):
                 fh.write(b"\n")  # fence off a torn last line so that the record below is not glued to it
                 fh.flush()
@@ -163,7 +164,12 @@ class AnnotationQueue:
                     return previous["submission_id"]
                 seed = [video_id, clean, previous["submission_id"] if previous else ""]
                 submission_id = hashlib.sha256(json.dumps(seed, sort_keys=True).encode()).hexdigest()[:16]
-            if submission_id in self._ids:
+            if submission_id in self._by_id:
+                known = self._by_id[submission_id]
+                if (known["video_id"], known["instances"]) != (video_id, clean):
+                    raise AnnotationError(f"submission id {submission_id!r} was used for another annotation "
+                                          f"(of video {known['video_id']!r}); use a new id", path=self.path,
+                                          video=video_id, field="submission_id")
                 return submission_id
             record = {"submission_id": submission_id, "video_id": video_id, "instances": clean,
                       "annotator": str(annotator), "submitted_at": time.time()}
@@ -171,33 +177,55 @@ class AnnotationQueue:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
+            if self._offset == 0:  # the file is new: make its directory entry durable too
+                _fsync_directory(self.path.parent)
             self._take(record)
             self._offset += len(line)
             self._lines += 1
-        if created:
-            _fsync_directory(self.path.parent)
         return submission_id
+
+    def _open_locked(self, mode: str, lock: int):
+        """The queue file opened and locked (None if a reader finds no file). The lock is taken on
+        what is at the path once locked: a file replaced meanwhile (a restore, an editor saving by
+        rename) is opened again, so no record goes to a file nobody reads."""
+        while True:
+            try:
+                fh = open(self.path, mode)
+            except FileNotFoundError:
+                return None
+            fcntl.flock(fh, lock)  # released when the file is closed, or its process dies
+            try:
+                same = os.path.samestat(os.fstat(fh.fileno()), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fh
+            fh.close()
 
     def records(self) -> list[dict]:
         """Every readable submission, in the order written (each submission id once)."""
         with self._mutex:
-            try:
-                fh = open(self.path, "rb")
-            except FileNotFoundError:
+            self._refresh()
+            return copy.deepcopy(self._records)  # a caller's edits must not change what the queue holds
+
+    def _refresh(self) -> None:
+        """Read what was appended since the last call, under a shared lock."""
+        with self._mutex:
+            fh = self._open_locked("rb", fcntl.LOCK_SH)
+            if fh is None:
                 self._forget()
-                return []
+                return
             with fh:
-                fcntl.flock(fh, fcntl.LOCK_SH)
                 if self._catch_up(fh):
                     warnings.warn(f"{self.path}: line {self._lines + 1}: a write cut short (never acknowledged) is "
-                                  "ignored; the next submit fences it off", SkippedLineWarning, stacklevel=2)
-            return list(self._records)
+                                  "ignored; the next submit fences it off", SkippedLineWarning, stacklevel=3)
 
-    def latest(self) -> dict[str, list[dict]]:
-        """Video id -> its latest submitted instances."""
+    def latest(self, video_ids=None) -> dict[str, list[dict]]:
+        """Video id -> its latest submitted instances (of ``video_ids`` only, if given)."""
         with self._mutex:
-            self.records()
-            return {video: record["instances"] for video, record in self._latest.items()}
+            self._refresh()
+            chosen = self._latest if video_ids is None else {v: self._latest[v] for v in video_ids if v in self._latest}
+            return {video: copy.deepcopy(record["instances"]) for video, record in chosen.items()}
 
     def _catch_up(self, fh) -> bool:
         """Read the lines appended since the last call (the caller holds the locks); True if the
@@ -225,8 +253,8 @@ class AnnotationQueue:
         return complete < len(new)
 
     def _take(self, record: dict) -> None:
-        if record["submission_id"] not in self._ids:  # the first of equal submissions counts
-            self._ids.add(record["submission_id"])
+        if record["submission_id"] not in self._by_id:  # the first of equal submissions counts
+            self._by_id[record["submission_id"]] = record
             self._records.append(record)
             self._latest[record["video_id"]] = record
 
@@ -237,12 +265,13 @@ class AnnotationQueue:
         try:
             self._copy_rejected(rejected)
             where = f"copies are in {self.rejected_path}"
-        except OSError as exc:
-            where = f"they could not be copied to {self.rejected_path} ({exc.strerror or exc})"
+        except (OSError, ValueError) as exc:
+            where = f"they could not be copied to {self.rejected_path} ({one_line(exc)})"
         warnings.warn(f"{self.path}: skipped {shown}{more}; {where}", SkippedLineWarning, stacklevel=5)
 
     def _copy_rejected(self, rejected: list[tuple]) -> None:
-        with open(self.rejected_path, "a+", encoding="utf-8") as side:
+        # A line is known by its place and its bytes: a queue replaced by hand may hold other bytes there.
+        with open(self.rejected_path, "ab+") as side:
             fcntl.flock(side, fcntl.LOCK_EX)
             side.seek(0, os.SEEK_END)
             if side.tell() < self._side_read:
@@ -250,17 +279,20 @@ class AnnotationQueue:
             side.seek(self._side_read)
             for line in side:  # what other readers copied since
                 try:
-                    self._copied.add(json.loads(line)["byte_offset"])
+                    entry = json.loads(line)
+                    self._copied.add((entry["byte_offset"], entry["sha256"]))
                 except (ValueError, KeyError, TypeError):
                     pass  # the side file is for people; a line they edited is not ours to judge
-            entries = [{"line": number, "byte_offset": offset, "problem": problem,
-                        "text": raw.decode("utf-8", errors="replace"), "base64": base64.b64encode(raw).decode()}
-                       for number, offset, raw, problem in rejected if offset not in self._copied]
+            entries = [{"line": number, "byte_offset": offset, "sha256": hashlib.sha256(raw).hexdigest(),
+                        "problem": problem, "text": raw.decode("utf-8", errors="replace"),
+                        "base64": base64.b64encode(raw).decode()}
+                       for number, offset, raw, problem in rejected]
+            entries = [e for e in entries if (e["byte_offset"], e["sha256"]) not in self._copied]
             if entries:
-                side.write("".join(json.dumps(e) + "\n" for e in entries))
+                side.write("".join(json.dumps(e) + "\n" for e in entries).encode())
                 side.flush()
                 os.fsync(side.fileno())
-                self._copied.update(e["byte_offset"] for e in entries)
+                self._copied.update((e["byte_offset"], e["sha256"]) for e in entries)
             self._side_read = side.tell()
 
 
@@ -323,7 +355,7 @@ class HumanOracle(BaseEstimator):
         self.queue = queue
 
     def annotate(self, video_ids, random_state=None) -> pd.DataFrame:
-        done = self.queue.latest()
+        done = self.queue.latest(video_ids)
         missing = [v for v in video_ids if v not in done]
         if missing:
             raise PendingAnnotations(missing)

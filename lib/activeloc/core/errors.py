@@ -12,3 +12,14 @@ class InputError(Exception):
 
     def __str__(self) -> str:  # LookupError subclasses would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+def one_line(what, limit: int | None = 200) -> str:
+    """A message (or an exception's) as one line: its first line, unquoted, cut at ``limit`` characters
+    (None: not cut); the exception's type name if it says nothing. What other libraries raise may
+    quote or span lines."""
+    lines = str(what).strip().strip("'\"").splitlines()
+    text = lines[0].strip() if lines else ""
+    if not text:
+        return type(what).__name__ if isinstance(what, BaseException) else ""
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"

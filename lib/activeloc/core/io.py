@@ -5,24 +5,41 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import socket
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import joblib
 
 
+TEMPORARY_SUFFIX = ".tmp"
+OLD_TEMPORARY_SECONDS = 24 * 3600  # a temporary without its writer's name is stale after a day
+
+
+def _writer_tag() -> str:
+    """This process, as it appears in its temporaries' names: host and pid (a shared folder may be
+    written from several machines, whose pids mean nothing here)."""
+    return f"{socket.gethostname().replace('.', '-')}-pid{os.getpid()}"
+
+
+_WRITER = re.compile(r"\.([^.]+)-pid(\d+)\.[^.]*\.tmp$")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, keep_previous: str | os.PathLike | None = None):
     """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
 
-    ``keep_previous``: where the file being replaced is moved first, so that the last good version
-    survives a new one that turns out unreadable. The temporary's name carries this process's id,
-    so that :func:`remove_stale_temporaries` can tell a dead writer's leftovers from a live one's.
+    ``keep_previous``: where the file being replaced is kept first (a hard link, so that ``path``
+    never goes missing), so that the last good version survives a new one that turns out
+    unreadable. The temporary's name carries its writer (host and pid), so that
+    :func:`remove_stale_temporaries` can tell a dead writer's leftovers from a live one's.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_writer_tag()}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -30,36 +47,46 @@ def atomic_path(path: str | os.PathLike, *, keep_previous: str | os.PathLike | N
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes files private; outputs are meant to be read
         if keep_previous is not None and path.exists():
-            _link_atomically(path, Path(keep_previous))  # a hard link: ``path`` never goes missing
+            _keep_copy(path, Path(keep_previous))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _link_atomically(source: Path, target: Path) -> None:
-    link = target.with_name(f".{target.name}.pid{os.getpid()}.link{TEMPORARY_SUFFIX}")
-    link.unlink(missing_ok=True)
-    os.link(source, link)
-    os.replace(link, target)
-
-
-TEMPORARY_SUFFIX = ".tmp"
-_WRITER = re.compile(r"\.pid(\d+)\.[^.]*\.tmp$")
+def _keep_copy(source: Path, target: Path) -> None:
+    """``target`` becomes ``source``'s content, atomically: a hard link, or a copy where the file
+    system has none."""
+    staged = target.with_name(f".{target.name}.{_writer_tag()}.keep{TEMPORARY_SUFFIX}")
+    staged.unlink(missing_ok=True)
+    try:
+        os.link(source, staged)
+    except OSError:
+        shutil.copyfile(source, staged)
+        with open(staged, "rb+") as fh:
+            os.fsync(fh.fileno())
+    os.replace(staged, target)
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, name: str = "*", *, recursive: bool = False) -> list[Path]:
     """Delete the temporaries that writers killed mid-write left in ``folder`` (and below it, if
-    ``recursive``) for target files matching ``name``; a temporary whose writer is still running is
-    left alone. Returns what was deleted."""
+    ``recursive``) for target files matching ``name``: those of this host whose process has ended,
+    and those without a writer's name older than a day. Returns what was deleted."""
     removed = []
     pattern = f".{name}.*{TEMPORARY_SUFFIX}"
+    host = _writer_tag().rsplit("-pid", 1)[0]
     for tmp in Path(folder).rglob(pattern) if recursive else Path(folder).glob(pattern):
         writer = _WRITER.search(tmp.name)
-        if writer and _running(int(writer.group(1))):
-            continue
-        tmp.unlink(missing_ok=True)
-        removed.append(tmp)
+        if writer:
+            stale = writer.group(1) == host and not _running(int(writer.group(2)))
+        else:
+            try:
+                stale = time.time() - tmp.stat().st_mtime > OLD_TEMPORARY_SECONDS
+            except FileNotFoundError:
+                continue
+        if stale:
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
     return removed
 
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -28,7 +29,9 @@ def prepare_worker() -> None:
         return
     _PREPARED = True
     tqdm.set_lock(threading.RLock())
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="exit-with-parent", daemon=True).start()
+    # The parent as multiprocessing knows it, not getppid(): that is already init if the parent died first.
+    parent = multiprocessing.parent_process().pid
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="exit-with-parent", daemon=True).start()
 
 
 def _exit_with_parent(parent: int) -> None:

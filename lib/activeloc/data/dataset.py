@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..core.errors import InputError
+from ..core.errors import InputError, one_line
 from ..core.fingerprint import files_fingerprint
 from ..core.io import write_json_atomic, write_text_atomic
 from .annotations import GroundTruth, read_ground_truth, write_ground_truth
@@ -183,7 +183,7 @@ def _read_splits(path: Path, ground_truth: GroundTruth) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DatasetFolderError(f"{path}: empty file; expected a header with columns 'video_id' and 'split'") from None
     except pd.errors.ParserError as exc:
-        raise DatasetFolderError(f"{path}: not a readable CSV table ({str(exc).strip().splitlines()[0]})") from None
+        raise DatasetFolderError(f"{path}: not a readable CSV table ({one_line(exc)})") from None
     for column in ("video_id", "split"):
         if column not in table.columns:
             raise DatasetFolderError(f"{path}: column {column!r} missing from the header {list(table.columns)}")

@@ -29,7 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..core.errors import InputError
+from ..core.errors import InputError, one_line
 from ..core.io import atomic_path
 
 C3D_DATASET = "c3d_features"
@@ -90,11 +90,12 @@ class FeatureStore(ABC):
     def __init__(self, durations: Mapping[str, float], *, window: int = 16, stride: int = 8,
                  cache_size: int = 512):
         self.durations = durations
+        checked = {}
         for name, value in (("window", window), ("stride", stride)):
-            if _positive_integer(value) is None:
+            checked[name] = _positive_integer(value)
+            if checked[name] is None:
                 raise FeatureError(f"{self.source}: {name} must be a positive integer, got {value!r}")
-        self.window = int(window)
-        self.stride = int(stride)
+        self.window, self.stride = checked["window"], checked["stride"]
         self.cache_size = cache_size
         self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._width: tuple[str, int] | None = None  # (video, D) of the first video read
@@ -230,7 +231,7 @@ class HDF5FeatureStore(FeatureStore):
             super().__init__(durations, window=window, stride=stride, **kwargs)
         except _H5PY_READ_ERRORS as exc:
             self._file.close()
-            raise FeatureError(f"{self.path}: corrupt HDF5 file ({_first_line(exc)})") from None
+            raise FeatureError(f"{self.path}: corrupt HDF5 file ({one_line(exc)})") from None
         except FeatureError:
             self._file.close()
             raise
@@ -239,7 +240,7 @@ class HDF5FeatureStore(FeatureStore):
         try:
             return h5py.File(self.path, "r")
         except OSError as exc:  # h5py's word for a file that is not HDF5, truncated or corrupt
-            raise FeatureError(f"{self.path}: not a readable HDF5 file ({_first_line(exc)})") from None
+            raise FeatureError(f"{self.path}: not a readable HDF5 file ({one_line(exc)})") from None
 
     def _attribute(self, name: str, default: int) -> int:
         value = self._file.attrs.get(name, default)
@@ -269,7 +270,7 @@ class HDF5FeatureStore(FeatureStore):
             if self.dataset in group:
                 return group[self.dataset][()]
         except _H5PY_READ_ERRORS as exc:
-            raise FeatureError(f"{self._where(video_id)}: corrupt HDF5 data ({_first_line(exc)})") from None
+            raise FeatureError(f"{self._where(video_id)}: corrupt HDF5 data ({one_line(exc)})") from None
         raise FeatureError(f"{self._where(video_id)}: group {name!r} has no dataset {self.dataset!r}")
 
     def close(self) -> None:
@@ -321,13 +322,7 @@ class NpyFolderFeatureStore(FeatureStore):
         try:
             return np.load(path)
         except (OSError, ValueError, EOFError) as exc:  # what numpy raises on a truncated or foreign file
-            raise FeatureError(f"{self._where(video_id)}: not a readable .npy file ({_first_line(exc)})") from None
-
-
-def _first_line(exc: Exception) -> str:
-    """An exception's message as one line (h5py's and numpy's may quote or span lines)."""
-    lines = str(exc).strip("'\"").splitlines()
-    return lines[0] if lines else type(exc).__name__
+            raise FeatureError(f"{self._where(video_id)}: not a readable .npy file ({one_line(exc)})") from None
 
 
 def write_hdf5_features(store: FeatureStore, path: str | os.PathLike, video_ids: Iterable[str] | None = None,

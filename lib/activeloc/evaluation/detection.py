@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..core.errors import InputError
 from ..data.annotations import AnnotationError
 from ..localization.segments import grouped_ranking, segment_iou
 
@@ -41,10 +42,14 @@ ACTIVITYNET_TIOU = np.round(np.linspace(0.5, 0.95, 10), 2)
 MAX_THRESHOLDS = 1000  # far more than any benchmark uses; a step like 1e-12 would exhaust memory
 
 
+class ThresholdError(InputError, ValueError):
+    """tIoU thresholds that are not numbers in (0, 1], or too many of them."""
+
+
 def parse_thresholds(spec: str) -> np.ndarray:
     """``"0.5:0.95:0.05"`` (start:stop:step, inclusive), or a comma-separated list, or one number;
     every threshold in (0, 1], at most :data:`MAX_THRESHOLDS` of them. Anything else is an
-    :class:`AnnotationError` saying what would do."""
+    :class:`ThresholdError` saying what would do."""
     expected = f"at most {MAX_THRESHOLDS} tIoU thresholds in (0, 1] as start:stop:step (e.g. 0.5:0.95:0.05), a comma list or one number"
     try:
         if ":" in spec:
@@ -55,9 +60,9 @@ def parse_thresholds(spec: str) -> np.ndarray:
         else:
             thresholds = np.array([float(x) for x in spec.split(",")])
     except ValueError:
-        raise AnnotationError(f"{spec!r}: expected {expected}") from None
+        raise ThresholdError(f"{spec!r}: expected {expected}") from None
     if not ((thresholds > 0) & (thresholds <= 1)).all() or len(thresholds) > MAX_THRESHOLDS:  # NaN fails too
-        raise AnnotationError(f"{spec!r}: expected {expected}")
+        raise ThresholdError(f"{spec!r}: expected {expected}")
     return thresholds
 
 

@@ -14,7 +14,7 @@ import joblib
 from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
-from ..core.errors import InputError
+from ..core.errors import InputError, one_line
 
 
 @contextmanager
@@ -42,7 +42,7 @@ def _connected(scheduler: str, seconds: float = 20.0):
         try:
             outcome["client"] = Client(scheduler, timeout=f"{seconds}s")
         except Exception as exc:  # malformed, refused, timed out, or not a Dask scheduler at all
-            outcome["error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
+            outcome["error"] = f"{type(exc).__name__}: {one_line(exc)}"
 
     # Dask's own timeout does not cover a server that accepts the connection and never answers
     # (an HTTP port, say), so the deadline is kept here.

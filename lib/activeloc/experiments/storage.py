@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..core.errors import one_line
 from ..core.io import atomic_path
 
 
@@ -39,6 +40,6 @@ def readable_part(path: str | os.PathLike) -> bool:
     except (pa.ArrowException, OSError) as exc:
         aside = path.with_name(path.name + ".unreadable")
         os.replace(path, aside)
-        warnings.warn(f"{path}: unreadable ({str(exc)[:100]}); set aside as {aside.name} and computed again",
+        warnings.warn(f"{path}: unreadable ({one_line(exc)}); set aside as {aside.name} and computed again",
                       stacklevel=2)
         return False
