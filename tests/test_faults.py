@@ -661,3 +661,10 @@ if __name__ == "__main__":
     while _alive({worker}) and time.time() < deadline:
         time.sleep(0.05)
     assert not _alive({worker}), "the worker outlived its killed parent"
+
+
+def test_reproduce_refuses_a_notebook_whose_dataset_is_missing_before_running_any(project, capsys, monkeypatch):
+    monkeypatch.setenv("ACTIVELOC_ROOT", str(project))
+    status, err = _cli(capsys, "reproduce", "--profile", "tiny", "--only", "03")
+    assert status == 2 and "03-selection-ablation reads the dataset that 01-dataset writes" in err
+    assert "--only 01" in err and not list((project / "reports" / "notebooks").glob("*.ipynb"))

@@ -13,13 +13,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import nbformat
 import papermill as pm
 from tqdm.auto import tqdm
 
+from ..core.errors import InputError
 from ..core.io import remove_stale_temporaries
 from ..core.paths import project_root
 from ..core.timing import timed
-from ..data.testbeds import missing_testbed_data
+from ..data.testbeds import missing_testbed_data, testbed_dirs
 from .profiles import UnknownName, check_profile, load_profiles, runs_of
 from .summary import write_summary
 
@@ -42,6 +44,28 @@ def notebooks(root: Path | None = None, only=None) -> list[Path]:
     return found
 
 
+DATASET_NOTEBOOK = "01-dataset"
+
+
+class MissingDataset(InputError):
+    """A notebook would read a dataset that is not there and that this run does not write."""
+
+
+def _check_datasets(todo, root: Path) -> None:
+    """Refuse, before any notebook runs, a run of a notebook that reads its testbed's dataset
+    (``"reads": ["dataset"]`` in its ``activeloc`` metadata) when that dataset is neither there nor
+    written by 01 earlier in this pipeline."""
+    written = {params.get("testbed", "simulated") for nb, _, params in todo if nb.stem == DATASET_NOTEBOOK}
+    for nb, name, params in todo:
+        testbed = params.get("testbed", "simulated")
+        folder = testbed_dirs(testbed, root)["dataset"]
+        reads = nbformat.read(nb, as_version=4).metadata.get("activeloc", {}).get("reads", [])
+        if ("dataset" in reads and testbed not in written and not missing_testbed_data(testbed, root)
+                and not (folder / "ground_truth.json").is_file()):
+            raise MissingDataset(f"{name} reads the dataset that {DATASET_NOTEBOOK} writes ({folder.relative_to(root)}), "
+                              f"which is not there: run `activeloc reproduce --only 01` first, or with it")
+
+
 def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
                  kernel_name: str = "python3", overrides: dict | None = None) -> list[dict]:
     """Execute the notebooks, then write ``reports/SUMMARY.md``; returns one record per run
@@ -61,6 +85,7 @@ def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
     overrides = overrides or {}
     todo = [(nb, name, {**params, **overrides.get(nb.stem, {}), **overrides.get(name, {})})
             for nb in notebooks(root, only) for name, params in runs_of(profiles[profile], nb.stem)]
+    _check_datasets(todo, root)
     records = []
     for nb, name, params in tqdm(todo, desc=f"pipeline ({profile})", unit="notebook"):
         params.setdefault("profile", profile)
