@@ -643,18 +643,16 @@ from activeloc.core.workers import prepare_worker
 
 def work():
     prepare_worker()
+    print(os.getpid(), flush=True)  # set up: its watchdog is running
     time.sleep(120)
 
 if __name__ == "__main__":
-    child = multiprocessing.get_context("spawn").Process(target=work)
-    child.start()
-    print(child.pid, flush=True)
+    multiprocessing.get_context("spawn").Process(target=work).start()
     time.sleep(120)
 """
     (tmp_path / "parent.py").write_text(script)
     parent = subprocess.Popen([sys.executable, str(tmp_path / "parent.py")], stdout=subprocess.PIPE, text=True)
     worker = int(parent.stdout.readline())
-    time.sleep(1.0)  # the worker is set up and sleeping
     parent.kill()
     parent.wait()
     deadline = time.time() + 5

@@ -92,7 +92,8 @@ def detection_problem(draw):
             gt_rows.append((f"v{v}", t0, t0 + draw(st.floats(1, 30)), draw(st.sampled_from(classes))))
     present = sorted({row[3] for row in gt_rows})
     n_pred = draw(st.integers(1, 15))
-    scores = draw(st.lists(st.floats(0.001, 1), min_size=n_pred, max_size=n_pred, unique=True))
+    # Scores a millionth apart at least, so that a monotone transform in floating point keeps them distinct.
+    scores = [i / 10**6 for i in draw(st.lists(st.integers(1000, 10**6), min_size=n_pred, max_size=n_pred, unique=True))]
     pred_rows = []
     for s in scores:
         t0 = draw(st.floats(0, 90))
