@@ -132,6 +132,7 @@ BAD_SUBMISSIONS = {
     "segment nan": ({"instances": [{"segment": [1, float("nan")], "label": "a"}]}, "instances[0].segment"),
     "segment reversed": ({"instances": [{"segment": [5, 1], "label": "a"}]}, "instances[0].segment"),
     "video id number": ({"video_id": 3}, "video_id"),
+    "integer past float's range": ({"instances": [{"segment": [0, 10**400], "label": "a"}]}, "instances[0].segment"),
 }
 
 
@@ -149,6 +150,36 @@ def test_what_submit_refuses_readers_skip(tmp_path, change, field):
     path.write_text(json.dumps(line) + "\n")  # the same record written by someone else
     with pytest.warns(SkippedLineWarning, match=r"skipped line 1: field"):
         assert AnnotationQueue(path).records() == []
+
+
+def test_a_line_nested_too_deeply_is_skipped(tmp_path):
+    path = tmp_path / "queue.jsonl"
+    path.write_bytes(b"[" * 200_000 + b"\n")
+    with pytest.warns(SkippedLineWarning, match="nested too deeply"):
+        _submit(AnnotationQueue(path), "v1")
+    with pytest.warns(SkippedLineWarning):
+        assert list(AnnotationQueue(path).latest()) == ["v1"]
+
+
+@pytest.mark.parametrize("how", ["rewritten in place", "deleted and created anew"])
+def test_a_queue_rewritten_behind_a_reader_is_read_again(tmp_path, how):
+    path = tmp_path / "queue.jsonl"
+    reader = AnnotationQueue(path)
+    for i in range(3):
+        _submit(reader, f"old{i}")
+    other = tmp_path / "other.jsonl"
+    for i in range(6):
+        _submit(AnnotationQueue(other), f"new{i}")
+    if how == "rewritten in place":
+        with open(path, "r+b") as fh:
+            fh.write(other.read_bytes())
+            fh.truncate()
+    else:
+        path.unlink()
+        path.write_bytes(other.read_bytes())
+    assert list(reader.latest()) == [f"new{i}" for i in range(6)]
+    _submit(reader, "new0")  # already its latest: nothing written
+    assert len(_ids_in_file(path)) == 6
 
 
 def test_an_unwritable_side_file_does_not_block_reading(tmp_path):
@@ -357,6 +388,8 @@ DAMAGE = {
     "empty": lambda raw: b"",
     "garbage": lambda raw: bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),
     "another object": lambda raw: __import__("pickle").dumps({"step": 3}),
+    "one bit flipped": lambda raw: raw[:-100] + bytes([raw[-100] ^ 0x10]) + raw[-99:],
+    "text that names a module": lambda raw: b"corrupted by disk\nsomething\n",
 }
 
 
@@ -474,6 +507,21 @@ def test_a_bad_tiou_is_one_line_exit_2(tmp_path, capsys, spec):
     assert status == 2 and "--tiou" in err and repr(spec) in err and err.count("\n") == 1
 
 
+def test_a_number_past_floats_range_in_a_ground_truth_is_one_line_exit_2(tmp_path, capsys):
+    path = tmp_path / "gt.json"
+    path.write_text('{"database": {"v": {"subset": "validation", "duration": 1' + "0" * 400 + ', "annotations": []}}}')
+    status, err = _cli(capsys, "validate", path)
+    assert status == 2 and str(path) in err and "duration" in err and err.count("\n") == 1
+
+
+def test_a_broken_project_file_is_named(project, capsys, monkeypatch):
+    monkeypatch.setenv("ACTIVELOC_ROOT", str(project))
+    profiles = project / "notebooks" / "profiles.toml"
+    profiles.write_text(profiles.read_text() + "\n[tiny\n")
+    status, err = _cli(capsys, "reproduce", "--profile", "tiny")
+    assert status == 2 and f"{profiles}: not a readable TOML file" in err
+
+
 def test_reproduce_refuses_any_unknown_notebook_or_profile_before_running(capsys):
     status, err = _cli(capsys, "reproduce", "--only", "01", "--only", "99")
     assert status == 2 and "no notebook '99'" in err and err.count("\n") == 1
@@ -494,6 +542,8 @@ def test_an_unreadable_history_part_is_set_aside_and_its_run_computed_again(data
     assert status == 0 and "unreadable" in err and "computed again" in err
     assert parts[0].read_bytes() != before[: len(before) // 2]
     assert (tmp_path / "out" / "history" / f"{parts[0].name}.unreadable").exists()
+    (tmp_path / "out" / "selections" / parts[0].name).unlink()  # the other table of a finished run
+    assert _cli(capsys, *argv)[0] == 0 and (tmp_path / "out" / "selections" / parts[0].name).exists()
 
 
 def _break_features(folder, how):
@@ -664,5 +714,5 @@ if __name__ == "__main__":
 def test_reproduce_refuses_a_notebook_whose_dataset_is_missing_before_running_any(project, capsys, monkeypatch):
     monkeypatch.setenv("ACTIVELOC_ROOT", str(project))
     status, err = _cli(capsys, "reproduce", "--profile", "tiny", "--only", "03")
-    assert status == 2 and "03-selection-ablation reads the dataset that 01-dataset writes" in err
+    assert status == 2 and "03-selection-ablation reads the dataset that 01-dataset writes, which is not complete" in err
     assert "--only 01" in err and not list((project / "reports" / "notebooks").glob("*.ipynb"))

@@ -4,13 +4,12 @@ import subprocess
 import sys
 import time
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 
 from activeloc.active.baselines import RandomSelector, UncertaintySelector
-from activeloc.active.loop import TIMING_COLUMNS, ActiveLearningLoop
+from activeloc.active.loop import TIMING_COLUMNS, ActiveLearningLoop, read_checkpoint
 from activeloc.active.oracles import SimulatedOracle
 from activeloc.localization.localizer import StageWiseLocalizer
 
@@ -90,12 +89,12 @@ run_loop(simulated_dataset(), checkpoint={str(checkpoint)!r})
     proc = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.time() + 120
     while time.time() < deadline:
-        if checkpoint.exists() and joblib.load(checkpoint).step >= 3:
+        if checkpoint.exists() and read_checkpoint(checkpoint).step >= 3:
             break
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    killed_at = joblib.load(checkpoint).step
+    killed_at = read_checkpoint(checkpoint).step
     assert 3 <= killed_at < len(reference)  # really interrupted mid-run
     resumed = run_loop(data, checkpoint=checkpoint).history.drop(columns=TIMING_COLUMNS)
     pd.testing.assert_frame_equal(resumed, reference)

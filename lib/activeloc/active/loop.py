@@ -20,11 +20,10 @@ removed when a run starts.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
-import struct
 import warnings
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from tqdm.auto import tqdm
 
 from ..core.errors import InputError, one_line
 from ..core.fingerprint import code_fingerprint, frame_digest
-from ..core.io import dump_atomic, remove_stale_temporaries
+from ..core.io import atomic_path, remove_stale_temporaries, set_aside
 from ..core.timing import timed
 from ..data.annotations import GroundTruth
 from ..data.dataset import Dataset
@@ -157,25 +156,24 @@ class ActiveLearningLoop:
             if not candidate.exists():
                 continue
             try:
-                state = _load_state(candidate)
-            except _DAMAGE as exc:
-                unreadable.append(f"{candidate} ({type(exc).__name__}: {one_line(exc, 80)})")
-                os.replace(candidate, f"{candidate}.unreadable")  # kept for a person, never rotated into use
+                state = read_checkpoint(candidate)
+            except CheckpointDamaged as exc:
+                unreadable.append(f"{candidate} ({exc}; set aside as {set_aside(candidate).name})")
                 continue
             _check_identity(candidate, getattr(state, "identity", {}), identity, compare_seed=self._seeded())
             if unreadable:
-                warnings.warn(f"unreadable checkpoint {unreadable[0]}, set aside as .unreadable; resuming from "
+                warnings.warn(f"unreadable checkpoint {unreadable[0]}; resuming from "
                               f"{candidate} ({state.step} steps done)", CheckpointWarning, stacklevel=4)
                 os.replace(candidate, path)
             return state
         if unreadable:
-            warnings.warn(f"unreadable checkpoint {'; '.join(unreadable)}, set aside as .unreadable; the run "
+            warnings.warn(f"unreadable checkpoint {'; '.join(unreadable)}; the run "
                           "restarts from its first step", CheckpointWarning, stacklevel=4)
         return None
 
     def _save(self, state: _State) -> None:
         if self.checkpoint is not None:
-            dump_atomic(state, self.checkpoint, keep_previous=self._previous())
+            write_checkpoint(state, self.checkpoint, keep_previous=self._previous())
 
     def _spent(self, labelled: int, seconds: float) -> bool:
         return ((self.budget_videos is not None and labelled >= self.budget_videos)
@@ -243,19 +241,38 @@ class ActiveLearningLoop:
         return LoopResult(history, selections[SELECTION_TABLE_COLUMNS])
 
 
-# How joblib's unpickler fails on a truncated, empty or garbled file, or on one holding something else;
-# a failing disk (OSError) or missing memory is no damage of the file and propagates.
-_DAMAGE = (EOFError, pickle.UnpicklingError, ValueError, KeyError, IndexError, TypeError, struct.error, zlib.error)
+CHECKPOINT_MAGIC = b"activeloc checkpoint 1\n"
 
 
-def _load_state(path: Path) -> _State:
+class CheckpointDamaged(Exception):
+    """A checkpoint file whose bytes are not what was written (cut short, garbled, not a checkpoint)."""
+
+
+def write_checkpoint(state: _State, path, *, keep_previous=None) -> None:
+    """The state pickled behind a header and the payload's SHA-256, atomically: any damage to the
+    file is then found before unpickling, never resumed from as if it were the run's state."""
+    payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    with atomic_path(path, keep_previous=keep_previous) as tmp:
+        tmp.write_bytes(CHECKPOINT_MAGIC + hashlib.sha256(payload).digest() + payload)
+
+
+def read_checkpoint(path) -> _State:
+    """The state in a checkpoint; :class:`CheckpointDamaged` if its bytes are not what was written,
+    :class:`CheckpointError` if they are but hold classes this code does not have."""
+    data = Path(path).read_bytes()
+    header, digest, payload = data[:len(CHECKPOINT_MAGIC)], data[len(CHECKPOINT_MAGIC):len(CHECKPOINT_MAGIC) + 32], \
+        data[len(CHECKPOINT_MAGIC) + 32:]
+    if header != CHECKPOINT_MAGIC:
+        raise CheckpointDamaged("not an activeloc checkpoint" if data else "empty")
+    if hashlib.sha256(payload).digest() != digest:
+        raise CheckpointDamaged("its checksum does not match: cut short or garbled")
     try:
-        state = joblib.load(path)
-    except (ImportError, AttributeError) as exc:  # pickled classes this code does not have
+        state = pickle.loads(payload)
+    except (ImportError, AttributeError) as exc:  # intact, but pickled classes this code does not have
         raise CheckpointError(f"{path}: written by another version of the code ({one_line(exc)}); "
                               "delete it to start this run afresh") from None
     if not isinstance(state, _State):
-        raise TypeError(f"holds a {type(state).__name__}, not a loop state")
+        raise CheckpointDamaged(f"holds a {type(state).__name__}, not a loop state")
     return state
 
 

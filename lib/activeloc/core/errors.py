@@ -18,7 +18,10 @@ def one_line(what, limit: int | None = 200) -> str:
     """A message (or an exception's) as one line: its first line, unquoted, cut at ``limit`` characters
     (None: not cut); the exception's type name if it says nothing. What other libraries raise may
     quote or span lines."""
-    lines = str(what).strip().strip("'\"").splitlines()
+    text = str(what).strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]  # KeyError and h5py quote their whole message
+    lines = text.splitlines()
     text = lines[0].strip() if lines else ""
     if not text:
         return type(what).__name__ if isinstance(what, BaseException) else ""

@@ -68,6 +68,19 @@ def _keep_copy(source: Path, target: Path) -> None:
     os.replace(staged, target)
 
 
+def set_aside(path: str | os.PathLike, suffix: str = ".unreadable") -> Path:
+    """Rename a damaged file to ``<name><suffix>`` (``<name><suffix>.2``, ... if taken), kept for a
+    person to inspect and never read again; returns where it went."""
+    path = Path(path)
+    aside = path.with_name(path.name + suffix)
+    for n in range(2, 10**6):
+        if not aside.exists():
+            break
+        aside = path.with_name(f"{path.name}{suffix}.{n}")
+    os.replace(path, aside)
+    return aside
+
+
 def remove_stale_temporaries(folder: str | os.PathLike, name: str = "*", *, recursive: bool = False) -> list[Path]:
     """Delete the temporaries that writers killed mid-write left in ``folder`` (and below it, if
     ``recursive``) for target files matching ``name``: those of this host whose process has ended,

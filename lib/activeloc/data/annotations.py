@@ -153,7 +153,10 @@ def _is_missing(value) -> bool:
 def _number(value, *, path, video, field_name) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise AnnotationError(f"expected a number, got {value!r}", path=path, video=video, field=field_name)
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer past float's range
+        value = math.inf
     if not math.isfinite(value):
         raise AnnotationError(f"expected a finite number, got {value!r}", path=path, video=video, field=field_name)
     return value

@@ -73,13 +73,19 @@ def study_data(cell: dict):
     return load_study_data(cell["dataset_dir"], fingerprint=cell["dataset"], **{k: cell[k] for k in SIZE_KEYS})
 
 
+def finished(out: Path, cid: str) -> bool:
+    """Whether run ``cid`` has both its tables, readable (an unreadable one is set aside, and the run
+    is then computed again)."""
+    return all([readable_part(out / table / f"{cid}.parquet") for table in ("selections", "history")])
+
+
 def run_cell(cell: dict, out_dir: str) -> str:
     """Run one cell (resuming its checkpoint if any) and write its tables; skip it if already done."""
     prepare_worker()
     out = Path(out_dir)
     cid = cell_id(cell)
     history_path = out / "history" / f"{cid}.parquet"
-    if readable_part(history_path):
+    if finished(out, cid):
         return cid
     check_code(cell["code"])
     data = study_data(cell)
@@ -106,7 +112,7 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, *, n_jobs: int = 1,
     out_dir = str(Path(out_dir).resolve())
     for folder in ("history", "selections", "checkpoints"):  # what killed writers left behind
         remove_stale_temporaries(Path(out_dir) / folder)
-    todo = [c for c in cells if not readable_part(Path(out_dir) / "history" / f"{cell_id(c)}.parquet")]
+    todo = [c for c in cells if not finished(Path(out_dir), cell_id(c))]
     learned = [c for c in todo if issubclass(SELECTORS[split_selector_name(c["selector"])[0]], LearnedSelector)]
     for cell in {selector_artefact(c): c for c in learned}.values():
         bootstrapped_selector(cell, study_data(cell).knowledge, n_jobs=n_jobs, scheduler=scheduler)

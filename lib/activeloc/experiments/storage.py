@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..core.errors import one_line
-from ..core.io import atomic_path
+from ..core.io import atomic_path, set_aside
 
 
 def save_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -38,8 +38,7 @@ def readable_part(path: str | os.PathLike) -> bool:
         pq.read_metadata(path)
         return True
     except (pa.ArrowException, OSError) as exc:
-        aside = path.with_name(path.name + ".unreadable")
-        os.replace(path, aside)
+        aside = set_aside(path)
         warnings.warn(f"{path}: unreadable ({one_line(exc)}); set aside as {aside.name} and computed again",
                       stacklevel=2)
         return False

@@ -17,12 +17,13 @@ import nbformat
 import papermill as pm
 from tqdm.auto import tqdm
 
-from ..core.errors import InputError
+from ..core.errors import InputError, one_line
 from ..core.io import remove_stale_temporaries
 from ..core.paths import project_root
 from ..core.timing import timed
+from ..data.dataset import NotADatasetFolder, check_dataset_folder
 from ..data.testbeds import missing_testbed_data, testbed_dirs
-from .profiles import UnknownName, check_profile, load_profiles, runs_of
+from .profiles import ProjectFileError, UnknownName, check_profile, load_profiles, runs_of
 from .summary import write_summary
 
 
@@ -59,11 +60,17 @@ def _check_datasets(todo, root: Path) -> None:
     for nb, name, params in todo:
         testbed = params.get("testbed", "simulated")
         folder = testbed_dirs(testbed, root)["dataset"]
-        reads = nbformat.read(nb, as_version=4).metadata.get("activeloc", {}).get("reads", [])
-        if ("dataset" in reads and testbed not in written and not missing_testbed_data(testbed, root)
-                and not (folder / "ground_truth.json").is_file()):
-            raise MissingDataset(f"{name} reads the dataset that {DATASET_NOTEBOOK} writes ({folder.relative_to(root)}), "
-                              f"which is not there: run `activeloc reproduce --only 01` first, or with it")
+        try:
+            reads = nbformat.read(nb, as_version=4).metadata.get("activeloc", {}).get("reads", [])
+        except Exception as exc:  # nbformat raises its own kinds for a file that is not a notebook
+            raise ProjectFileError(f"{nb}: not a readable notebook ({one_line(exc)})") from None
+        if "dataset" not in reads or testbed in written or missing_testbed_data(testbed, root):
+            continue
+        try:
+            check_dataset_folder(folder)
+        except NotADatasetFolder as exc:
+            raise MissingDataset(f"{name} reads the dataset that {DATASET_NOTEBOOK} writes, which is not complete "
+                                 f"({exc}): run `activeloc reproduce --only 01` first, or with it") from None
 
 
 def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,

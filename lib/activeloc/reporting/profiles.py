@@ -16,10 +16,14 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from ..core.errors import InputError
+from ..core.errors import InputError, one_line
 from ..core.paths import project_root
 
 DEFAULT_PROFILE = "quick"
+
+
+class ProjectFileError(InputError):
+    """A file of the project (a notebook, the profiles) that cannot be read."""
 
 
 class UnknownName(InputError, ValueError):
@@ -32,9 +36,12 @@ def check_profile(profiles: dict, name: str) -> None:
 
 
 def load_profiles(root: Path | None = None) -> dict:
-    root = root or project_root()
-    with open(root / "notebooks" / "profiles.toml", "rb") as fh:
-        return tomllib.load(fh)
+    path = (root or project_root()) / "notebooks" / "profiles.toml"
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ProjectFileError(f"{path}: not a readable TOML file ({one_line(exc)})") from None
 
 
 def runs_of(profile: dict, stem: str) -> list[tuple[str, dict]]:
