@@ -270,7 +270,7 @@ def read_checkpoint(path) -> _State:
         state = pickle.loads(payload)
     except (ImportError, AttributeError) as exc:  # intact, but pickled classes this code does not have
         raise CheckpointError(f"{path}: written by another version of the code ({one_line(exc)}); "
-                              "delete it to start this run afresh") from None
+                              f"delete it and {Path(path).name}.previous to start this run afresh") from None
     if not isinstance(state, _State):
         raise CheckpointDamaged(f"holds a {type(state).__name__}, not a loop state")
     return state
@@ -282,4 +282,4 @@ def _check_identity(path: Path, theirs: dict, ours: dict, *, compare_seed: bool)
                    if (key != "seed" or compare_seed) and theirs.get(key, "unrecorded") != value]
     if differences:
         raise CheckpointError(f"{path}: the checkpoint belongs to another run ({'; '.join(differences)}); "
-                              "delete it, or give this run another checkpoint")
+                              "delete it (and its .previous), or give this run another checkpoint")
