@@ -501,7 +501,8 @@ def test_a_bad_simulate_option_is_one_line_exit_2_before_any_work(dataset_folder
     assert not (out / "history").exists()  # nothing was run
 
 
-@pytest.mark.parametrize("spec", ["1.5", "-1", "nan", "0.5:0.95", "0.9:0.5:0.1", "a,b", "0.5:0.95:0", "0.5:0.95:1e-12"])
+@pytest.mark.parametrize("spec", ["1.5", "-1", "nan", "0.5:0.95", "0.9:0.5:0.1", "a,b", "0.5:0.95:0", "0.5:0.95:1e-12",
+                                  "0.5,0.5"])
 def test_a_bad_tiou_is_one_line_exit_2(tmp_path, capsys, spec):
     status, err = _cli(capsys, "evaluate", tmp_path / "gt.json", tmp_path / "results.json", "--tiou", spec)
     assert status == 2 and "--tiou" in err and repr(spec) in err and err.count("\n") == 1

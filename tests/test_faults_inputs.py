@@ -430,3 +430,20 @@ def test_a_fit_whose_top_k_holds_no_positive_fails_at_fit_not_at_prediction(smal
         else:
             assert len(localizer.predict(data.subset(data.video_ids[:2]).without_labels()))
     assert failed
+
+
+def test_a_file_that_is_not_regular_is_refused_before_reading(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    for reader in (read_ground_truth, read_results):
+        with pytest.raises(AnnotationError, match="not a regular file"):
+            reader(fifo)
+
+
+def test_an_empty_video_id_is_an_error(tmp_path):
+    path = tmp_path / "gt.json"
+    path.write_text('{"database": {" ": {"subset": "validation", "duration": 5, "annotations": []}}}')
+    with pytest.raises(AnnotationError, match="empty video id"):
+        read_ground_truth(path)

@@ -186,6 +186,8 @@ def _object(pairs) -> dict:
 
 def _load_json(path, videos_key: str) -> dict:
     """The top-level object of a JSON file whose ``videos_key`` object maps video ids to entries."""
+    if Path(path).exists() and not Path(path).is_file():  # a folder, a device, a pipe: nothing to read to an end
+        raise AnnotationError("not a regular file", path=path)
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh, object_pairs_hook=_object)
@@ -224,6 +226,8 @@ def parse_ground_truth(data: dict, *, path=None, repair: bool = True) -> GroundT
 
     video_rows, inst_rows, repairs = [], [], []
     for vid, entry in database.items():
+        if not vid.strip():
+            raise AnnotationError("empty video id", path=path, video=vid)
         if not isinstance(entry, dict):
             raise AnnotationError("video entry must be an object", path=path, video=vid)
         for key in ("subset", "duration"):

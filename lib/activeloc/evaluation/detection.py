@@ -50,7 +50,7 @@ def parse_thresholds(spec: str) -> np.ndarray:
     """``"0.5:0.95:0.05"`` (start:stop:step, inclusive), or a comma-separated list, or one number;
     every threshold in (0, 1], at most :data:`MAX_THRESHOLDS` of them. Anything else is an
     :class:`ThresholdError` saying what would do."""
-    expected = f"at most {MAX_THRESHOLDS} tIoU thresholds in (0, 1] as start:stop:step (e.g. 0.5:0.95:0.05), a comma list or one number"
+    expected = f"at most {MAX_THRESHOLDS} distinct tIoU thresholds in (0, 1] as start:stop:step (e.g. 0.5:0.95:0.05), a comma list or one number"
     try:
         if ":" in spec:
             start, stop, step = (float(x) for x in spec.split(":"))
@@ -61,7 +61,8 @@ def parse_thresholds(spec: str) -> np.ndarray:
             thresholds = np.array([float(x) for x in spec.split(",")])
     except ValueError:
         raise ThresholdError(f"{spec!r}: expected {expected}") from None
-    if not ((thresholds > 0) & (thresholds <= 1)).all() or len(thresholds) > MAX_THRESHOLDS:  # NaN fails too
+    if (not ((thresholds > 0) & (thresholds <= 1)).all() or len(thresholds) > MAX_THRESHOLDS  # NaN fails too
+            or len(np.unique(thresholds)) < len(thresholds)):  # a repeated threshold would weigh twice
         raise ThresholdError(f"{spec!r}: expected {expected}")
     return thresholds
 
