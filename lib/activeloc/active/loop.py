@@ -8,14 +8,14 @@ killed at any moment, even by SIGKILL, resumes from its last finished step and e
 history as an uninterrupted run (timing columns aside). Randomness comes from ``random_state``
 and the step number only.
 
-A checkpoint carries the identity of its run (selector and its state, seed, batch size, budgets,
-oracle and noise, localizer template, the Selection and Testing videos, the code's fingerprint):
+A checkpoint carries the identity of its run (selector and its parameters, seed, batch size, budgets,
+oracle and noise, localizer template, the Selection and Testing videos, the code's fingerprint) and
+the SHA-256 of its content:
 a loop pointed at another run's checkpoint refuses it with a :class:`CheckpointError` listing
 what differs. The previous checkpoint is kept beside it (``<checkpoint>.previous``); a checkpoint
 that cannot be read is reported by path (a :class:`CheckpointWarning`), set aside as
 ``<checkpoint>.unreadable`` and replaced by the previous one, else the run restarts from its
-beginning. Temporaries left by a killed writer are
-removed when a run starts.
+beginning. Temporaries left by a killed writer are removed when a run starts.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ class ActiveLearningLoop:
             except CheckpointDamaged as exc:
                 unreadable.append(f"{candidate} ({exc}; set aside as {set_aside(candidate).name})")
                 continue
-            _check_identity(candidate, getattr(state, "identity", {}), identity, compare_seed=self._seeded())
+            _check_identity(candidate, state.identity, identity, compare_seed=self._seeded())
             if unreadable:
                 warnings.warn(f"unreadable checkpoint {unreadable[0]}; resuming from "
                               f"{candidate} ({state.step} steps done)", CheckpointWarning, stacklevel=4)

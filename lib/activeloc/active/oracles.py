@@ -120,7 +120,7 @@ class AnnotationQueue:
         self._mutex = threading.RLock()
         self._forget()
         self._side_read = 0  # bytes of the side file read so far
-        self._copied: set[int] = set()  # byte offsets of the lines already in the side file
+        self._copied: set[tuple[int, str]] = set()  # (byte offset, SHA-256) of the lines in the side file
 
     def __getstate__(self):  # a copy re-reads the file: locks and caches stay with this process
         return {"path": self.path}
@@ -211,17 +211,16 @@ class AnnotationQueue:
             return [{**r, "instances": _copied(r["instances"])} for r in self._records]
 
     def _refresh(self) -> None:
-        """Read what was appended since the last call, under a shared lock."""
-        with self._mutex:
-            fh = self._open_locked("rb", fcntl.LOCK_SH)
-            if fh is None:
-                self._forget()
-                return
-            with fh:
-                if self._catch_up(fh) and self._torn_warned != self._offset:
-                    self._torn_warned = self._offset
-                    warnings.warn(f"{self.path}: line {self._lines + 1}: a write cut short (never acknowledged) is "
-                                  "ignored; the next submit fences it off", SkippedLineWarning, stacklevel=3)
+        """Read what was appended since the last call, under a shared lock (the caller holds the mutex)."""
+        fh = self._open_locked("rb", fcntl.LOCK_SH)
+        if fh is None:
+            self._forget()
+            return
+        with fh:
+            if self._catch_up(fh) and self._torn_warned != self._offset:
+                self._torn_warned = self._offset
+                warnings.warn(f"{self.path}: line {self._lines + 1}: a write cut short (never acknowledged) is "
+                              "ignored; the next submit fences it off", SkippedLineWarning, stacklevel=3)
 
     def latest(self, video_ids=None) -> dict[str, list[dict]]:
         """Video id -> its latest submitted instances (of ``video_ids`` only, if given)."""

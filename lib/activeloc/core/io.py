@@ -119,9 +119,9 @@ def write_json_atomic(obj, path: str | os.PathLike, **dump_kwargs) -> None:
             json.dump(obj, fh, **dump_kwargs)
 
 
-def dump_atomic(obj, path: str | os.PathLike, *, keep_previous: str | os.PathLike | None = None) -> int:
+def dump_atomic(obj, path: str | os.PathLike) -> int:
     """Pickle ``obj`` with joblib, atomically (see :func:`atomic_path`); returns the file's size in bytes."""
-    with atomic_path(path, keep_previous=keep_previous) as tmp:
+    with atomic_path(path) as tmp:
         joblib.dump(obj, tmp)
     return Path(path).stat().st_size
 

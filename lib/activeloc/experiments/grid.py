@@ -98,7 +98,7 @@ def run_cell(cell: dict, out_dir: str) -> str:
     result = loop.run(data.selection, data.testing, progress=False)
     save_parquet(result.selections, out / "selections" / f"{cid}.parquet")
     save_parquet(result.history.assign(**{k: cell[k] for k in SIZE_KEYS}), history_path)  # last: marks it done
-    for checkpoint in (out / "checkpoints").glob(f"{cid}.joblib*"):  # and the previous one
+    for checkpoint in (out / "checkpoints").glob(f"{cid}.joblib*"):  # with its .previous and set-aside copies
         checkpoint.unlink(missing_ok=True)  # another grid sharing the folder may have finished it too
     return cid
 
