@@ -30,7 +30,7 @@ def main() -> int:
 
     data = load_dataset(WORK)
     selection, testing = data.split("selection"), data.split("testing")
-    loc = StageWiseLocalizer(warm_start=True, random_state=0)
+    loc = StageWiseLocalizer(random_state=0)
     candidate_matrix(data, loc.proposals, loc.encoder)
     ids = draw_subset(selection.video_ids, random_state=0)  # a random order: labelled sets are its prefixes
     selector = make_selector("uncertainty")

@@ -363,7 +363,7 @@ def test_writers_killed_at_random_moments_and_torn_lines_lose_nothing(tmp_path):
 def _short_run(data, checkpoint, *, selector="random", seed=0, batch_size=32, noise=0.3):
     from activeloc import ActiveLearningLoop, SimulatedOracle, StageWiseLocalizer, make_selector
 
-    loop = ActiveLearningLoop(StageWiseLocalizer(svm_max_iter=5), make_selector(selector),
+    loop = ActiveLearningLoop(StageWiseLocalizer(), make_selector(selector),
                               SimulatedOracle(data.ground_truth, noise=noise), batch_size=batch_size, max_steps=3,
                               checkpoint=checkpoint, random_state=seed, run_id="f")
     return loop.run(data.split("selection"), data.split("testing"), progress=False)

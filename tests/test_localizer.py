@@ -57,11 +57,11 @@ def test_exposes_attention_posteriors_and_state(small, fitted):
     cm = candidate_matrix(test, fitted.proposals, fitted.encoder)
     vid = test.video_ids[0]
     rows = slice(cm.offsets[cm.position[vid]], cm.offsets[cm.position[vid] + 1])
-    # Platt's sigmoid of the SVM's decision values, by hand from the features.
+    # The calibration sigmoid of the attention's decision values, by hand from the features.
     decision = cm.features[rows].astype(float) @ fitted.coef_.astype(float) + fitted.intercept_
     a, b = fitted.platt_
     np.testing.assert_allclose(scores[vid], 1 / (1 + np.exp(-(a * decision + b))), rtol=1e-4)
-    assert a > 0  # a higher SVM score means more likely an action
+    assert a > 0  # a higher decision value means more likely an action
     post = fitted.class_posteriors(test)
     assert post[vid].shape == (fitted.top_k, len(fitted.classes_))
     np.testing.assert_allclose(post[vid].sum(axis=1), 1.0, rtol=1e-6)
@@ -109,15 +109,96 @@ def test_score_modes_and_nms(small, fitted):
     np.testing.assert_allclose(np.sort(attention_only["score"]), np.sort(top["attention"]))
 
 
-def test_warm_start_refit_after_new_videos(small):
+def _decisions_and_posteriors(model, test):
+    cm = candidate_matrix(test, model.proposals, model.encoder)
+    rows, _ = cm.rows(test.video_ids)
+    decision = cm.features[rows].astype(float) @ model.coef_.astype(float) + model.intercept_
+    posteriors = np.concatenate(list(model.class_posteriors(test).values()))
+    return decision, posteriors, np.asarray(model.platt_)
+
+
+def _assert_same_model(a, b, test, tol=1e-6):
+    for got, want in zip(_decisions_and_posteriors(a, test), _decisions_and_posteriors(b, test)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+    np.testing.assert_array_equal(a.classes_, b.classes_)
+
+
+def test_exact_refits_equal_a_cold_fit_whatever_the_order(small):
+    """Adding batches (warm) or fitting from scratch (cold), in any order of the videos: the same
+    model to 1e-6 in decision values, calibration and class posteriors."""
     train, test = small
-    ids = train.video_ids
-    loc = StageWiseLocalizer(warm_start=True, random_state=0).fit(train.subset(ids[:300]))
-    first, scale = loc.svm_, loc.scale_
-    loc.fit(train.subset(ids))
-    assert loc.svm_ is first and loc.n_training_videos_ == 500  # the same solver, warm-started
-    assert loc.scale_ is scale  # in the space its weights were learned in
-    assert evaluate_detections(test.instances, loc.predict(test), [0.5]).mAP[0] > 0.3
+    ids = list(train.video_ids)
+    cold = StageWiseLocalizer().fit(train)
+    for seed in range(3):
+        order = list(np.random.default_rng(seed).permutation(ids))
+        cuts = np.sort(np.random.default_rng(seed + 10).choice(np.arange(40, 500), 4, replace=False))
+        warm = StageWiseLocalizer()
+        for cut in cuts:
+            warm.fit(train.subset(order[:cut]))
+        previous = warm.statistics_
+        warm.fit(train.subset(order))
+        assert warm.statistics_ is not previous and previous.fingerprints.size == cuts[-1]  # the old fit untouched
+        _assert_same_model(warm, cold, test)
+
+
+def test_exact_refit_starts_over_when_a_held_video_changes(small):
+    """A refit reuses statistics only if every video they hold is still there with the same
+    annotations: a video re-annotated, or dropped, gives the cold fit of the new set."""
+    train, test = small
+    ids = list(train.video_ids)
+    model = StageWiseLocalizer().fit(train.subset(ids[:300]))
+    gt = train.ground_truth
+    moved = gt.instances.copy()
+    first = moved.index[moved["video_id"] == ids[0]][0]
+    moved.loc[first, "t_end"] = moved.loc[first, "t_start"] + 0.5 * (moved.loc[first, "t_end"] - moved.loc[first, "t_start"])
+    relabelled = train.subset(ids[:400], ground_truth=GroundTruth(gt.videos, moved))
+    model.fit(relabelled)
+    _assert_same_model(model, StageWiseLocalizer().fit(relabelled), test)
+    model.fit(train.subset(ids[100:450]))  # videos dropped
+    _assert_same_model(model, StageWiseLocalizer().fit(train.subset(ids[100:450])), test)
+
+
+def test_exact_stages_are_deterministic_and_ignore_the_seed(small, fitted):
+    train, test = small
+    other = StageWiseLocalizer(random_state=123).fit(train)
+    pd.testing.assert_frame_equal(other.predict(test), fitted.predict(test))
+
+
+def test_discriminant_classifier_by_hand(small, fitted):
+    """The exact classifier's posteriors are those of linear discriminant analysis computed from
+    the positives' rows directly (class means, pooled covariance shrunk towards its average
+    variance, class-count priors), in the standardised space."""
+    train, test = small
+    cm = candidate_matrix(train, fitted.proposals, fitted.encoder)
+    rows, owner, best, cls = cm.overlaps(list(train.video_ids), train.instances, fitted.classes_)
+    pos = best > fitted.positive_tiou
+    z = (cm.features[rows[pos]].astype(float) - fitted.mean_) / fitted.scale_
+    y = cls[pos]
+    labels = np.unique(y)
+    means = np.array([z[y == k].mean(axis=0) for k in labels])
+    centred = z - means[np.searchsorted(labels, y)]
+    cov = centred.T @ centred / (len(z) - len(labels))
+    gamma = fitted.classifier_shrinkage
+    cov = (1 - gamma) * cov + gamma * np.trace(cov) / len(cov) * np.eye(len(cov))
+    weights = np.linalg.solve(cov, means.T)
+    priors = np.array([(y == k).mean() for k in labels])
+    probe = cm.features[rows[:50]].astype(float)
+    zp = (probe - fitted.mean_) / fitted.scale_
+    scores = zp @ weights - 0.5 * np.einsum("kd,dk->k", means, weights) + np.log(priors)
+    expected = np.exp(scores - scores.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    got = fitted._posteriors(cm.features[rows[:50]])[:, labels]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_paper_stages_remain_available(small):
+    train, test = small
+    paper = StageWiseLocalizer(stages="paper", classifier_rows="top_k", random_state=0).fit(train)
+    assert evaluate_detections(test.instances, paper.predict(test), [0.5]).mAP[0] > 0.3
+    with pytest.raises(ValueError, match="classifier_rows='top_k' needs stages='paper'"):
+        StageWiseLocalizer(classifier_rows="top_k").fit(train)
+    with pytest.raises(ValueError, match="stages must be one of"):
+        StageWiseLocalizer(stages="sgd").fit(train)
 
 
 def test_clear_errors(small):

@@ -36,8 +36,9 @@ SIZE_KEYS = ("selection_videos", "testing_videos", "knowledge_videos")
 
 
 def default_localizer() -> StageWiseLocalizer:
-    """The grid's localizer template when none is given: warm refits, as the loop's steps are small."""
-    return StageWiseLocalizer(warm_start=True)
+    """The grid's localizer template when none is given: the exact stages, whose refits after a
+    step cost the new videos only."""
+    return StageWiseLocalizer()
 
 
 def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, localizer=None, selection_videos=None,

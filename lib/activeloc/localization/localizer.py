@@ -1,45 +1,63 @@
-"""The stage-wise action localizer of the paper (3.1).
+"""The stage-wise action localizer of the paper (3.1), with exact closed-form stages by default.
 
 1. Video encoder: each candidate segment (from a proposal source, sliding windows by default) is
    the average of the snippet features it covers, contrasted with its flanks, plus three geometry
    columns (:class:`~activeloc.localization.encoding.SegmentEncoder`; computed once per set of
    videos, :func:`~activeloc.localization.encoding.candidate_matrix`). Both stages see the features
-   standardised by the mean and spread of the training videos' candidates, fitted in ``fit``
-   (``mean_``, ``scale_``; a warm refit keeps those of the fit it continues): no pool or test
-   video is looked at.
-2. Attention module: a linear SVM (hinge loss, trained by averaged SGD so that refits can start
-   from the previous weights) separating action from background, then Platt scaling to a
-   probability, then hard top-k (k = 10). Positives: candidates with tIoU > 0.7 with a truth.
-   Negatives (the paper leaves them open): candidates with tIoU < 0.3 with every truth, sampled
-   uniformly at random, ``negatives_per_positive`` of them per positive; candidates in between
-   are ambiguous and not used. Platt's sigmoid is fitted by logistic regression on the SVM
-   decision values of the candidates of the training videos (positives against the rest), so the
-   probabilities are not skewed by the negative sampling.
-3. Action classifier: a fully connected layer with a softmax over the classes (multinomial
-   logistic regression), trained on the top-k segments of each training video whose tIoU with a
-   truth exceeds 0.7, labelled with that truth's class.
+   standardised by the mean and spread of the training videos' candidates (``mean_``,
+   ``scale_``): no pool or test video is looked at.
+2. Attention module: a linear scorer of action against background, calibrated to a probability by
+   a sigmoid of its decision value, then hard top-k (k = 10). Positives: candidates with
+   tIoU > 0.7 with a truth; negatives: candidates with tIoU < 0.3 with every truth (the paper
+   leaves them open); those in between are not trained on.
+3. Action classifier: a linear layer with a softmax over the classes, trained on positive
+   candidates labelled with their truth's class.
+
+Two implementations of stages 2 and 3 (``stages``):
+
+- ``"exact"`` (default): everything is fitted in closed form from sufficient statistics of the
+  training candidates (:mod:`~activeloc.localization.statistics`), so a fit is deterministic, the
+  model of a labelled set is the same (to float64 rounding) however the set was reached, and a
+  refit after new videos adds only their statistics. Attention: class-balanced regularised least
+  squares (``attention_alpha``) on every positive and every negative candidate, no sampling: in
+  closed form, Fisher's discriminant. Calibration: the posterior of "positive" against all other
+  candidates of the training videos under Gaussian decision values with a pooled variance, whose
+  two sigmoid parameters come from the statistics (where the paper's Platt scaling fits them by
+  logistic regression, which needs every decision value again). Classifier: linear discriminant
+  analysis over the classes (shared covariance shrunk by ``classifier_shrinkage``), whose
+  posteriors are exactly a softmax of linear scores. Its rows are **all** positive candidates,
+  not the positives among the attention's top-k as in the paper: a video's top-k changes with
+  every refit, so those rows could not be accumulated. ``notebooks/02-localizer.ipynb`` measures
+  what that and the closed forms change against the paper's stages.
+- ``"paper"``: the paper's stages, fitted cold by iterative solvers: a hinge-loss linear SVM
+  (averaged SGD, ``svm_max_iter`` epochs, negatives sampled at random, ``negatives_per_positive``
+  per positive), Platt scaling by logistic regression on the decision values of the training
+  candidates, and multinomial logistic regression on the positives among the top-k
+  (``classifier_rows="top_k"``, the paper's rule) or on all positives (``"positives"``).
 
 Detections (``score_mode``): each video's top-k segments, each paired with the video's
 ``classes_per_video`` most likely classes (the class posteriors of its top-k segments averaged,
 weighted by attention). ``"product"`` scores a detection by attention probability times the
 segment's class probability; ``"video"`` uses the video-level class probability instead;
 ``"attention"`` the attention probability alone. Temporal non-maximum suppression per video and
-class at ``nms_tiou`` (None: none). The defaults (``"product"``, one class, NMS at 0.5) are the
-best row of the ablation in ``notebooks/02-localizer.ipynb``.
+class at ``nms_tiou`` (None: none).
 
-Solvers stop at their iteration limits (``svm_max_iter``, ``classifier_max_iter``); a fit that
-stops there is counted in ``convergence_warnings_`` instead of printing scikit-learn's warning, so
-that a grid of thousands of fits reports one number, not a wall of warnings.
+The paper's iterative solvers stop at their iteration limits; a fit that stops there is counted in
+``convergence_warnings_`` instead of printing scikit-learn's warning, so that a grid of thousands
+of fits reports one number, not a wall of warnings (the exact stages have none).
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 import weakref
 from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import cho_factor, cho_solve
+from scipy.special import softmax
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -51,8 +69,11 @@ from ..data.dataset import Dataset, VideoSet
 from .encoding import CandidateMatrix, SegmentEncoder, candidate_matrix
 from .proposals import SlidingWindows
 from .segments import grouped_nms, top_k_per_group
+from .statistics import CandidateStatistics, annotation_fingerprints
 
 SCORE_MODES = ("product", "video", "attention")
+STAGES = ("exact", "paper")
+CLASSIFIER_ROWS = ("positives", "top_k")
 
 
 class TrainingDataError(InputError, ValueError):
@@ -60,26 +81,32 @@ class TrainingDataError(InputError, ValueError):
 
 
 class StageWiseLocalizer(BaseEstimator):
-    """Candidate segments -> attention (linear SVM + Platt, top-k) -> action classifier (softmax).
+    """Candidate segments -> attention (linear, calibrated, top-k) -> action classifier (softmax).
 
     ``fit(dataset)`` trains on the annotations of ``dataset.video_ids``; ``predict(videos)``
     returns detections for its videos (a :class:`~activeloc.data.dataset.VideoSet` suffices: no
-    annotation is read). With ``warm_start=True`` a refit starts the SVM (then ``warm_epochs``
-    passes of SGD) and the logistic classifier from the previous solution. See the module
+    annotation is read). ``stages``: ``"exact"`` (default: closed-form stages from sufficient
+    statistics, deterministic, refits that cost the new videos only) or ``"paper"`` (hinge-loss
+    SVM and multinomial logistic regression, fitted cold by iterative solvers). See the module
     docstring for every design choice.
     """
 
-    def __init__(self, proposals=SlidingWindows(), encoder=SegmentEncoder(), top_k: int = 10,
-                 positive_tiou: float = 0.7, negative_tiou: float = 0.3, negatives_per_positive: float = 3.0,
-                 svm_alpha: float = 1e-4, svm_max_iter: int = 30, classifier_C: float = 1.0,
-                 classifier_max_iter: int = 300, classifier_tol: float = 1e-3, score_mode: str = "product",
-                 classes_per_video: int = 1, nms_tiou: float | None = 0.5, warm_start: bool = False,
-                 warm_epochs: int = 3, random_state=None):
+    def __init__(self, proposals=SlidingWindows(), encoder=SegmentEncoder(), stages: str = "exact", top_k: int = 10,
+                 positive_tiou: float = 0.7, negative_tiou: float = 0.3, attention_alpha: float = 0.01,
+                 classifier_shrinkage: float = 0.1, classifier_rows: str = "positives",
+                 negatives_per_positive: float = 3.0, svm_alpha: float = 1e-4, svm_max_iter: int = 100,
+                 classifier_C: float = 1.0, classifier_max_iter: int = 300, classifier_tol: float = 1e-4,
+                 score_mode: str = "product", classes_per_video: int = 1, nms_tiou: float | None = 0.5,
+                 random_state=None):
         self.proposals = proposals
         self.encoder = encoder
+        self.stages = stages
         self.top_k = top_k
         self.positive_tiou = positive_tiou
         self.negative_tiou = negative_tiou
+        self.attention_alpha = attention_alpha
+        self.classifier_shrinkage = classifier_shrinkage
+        self.classifier_rows = classifier_rows
         self.negatives_per_positive = negatives_per_positive
         self.svm_alpha = svm_alpha
         self.svm_max_iter = svm_max_iter
@@ -89,34 +116,43 @@ class StageWiseLocalizer(BaseEstimator):
         self.score_mode = score_mode
         self.classes_per_video = classes_per_video
         self.nms_tiou = nms_tiou
-        self.warm_start = warm_start
-        self.warm_epochs = warm_epochs
         self.random_state = random_state
 
     # -- training ---------------------------------------------------------------------------
 
     def fit(self, dataset: Dataset) -> StageWiseLocalizer:
-        with self._counting_convergence():
-            cm, rows, owner, cls, positive, decision, seed = self._fit_attention(dataset)
-            top = top_k_per_group(decision, owner, self.top_k)
-            train = top[positive[top]]
-            if not len(train):
-                # With very few training videos the attention may rank no positive in its top-k; the
-                # classifier would then know no class, and every prediction would fail.
-                raise TrainingDataError(
-                    f"no candidate with tIoU > {self.positive_tiou} is among the top {self.top_k} of any of the "
-                    f"{len(dataset.video_ids)} training videos: no example to train the action classifier on "
-                    "(label more videos)")
-            self._fit_classifier(self._standardised(cm, rows[train]), cls[train], seed)
-        return self
+        return self._fit(dataset, classifier=True)
 
     def fit_attention(self, dataset: Dataset) -> StageWiseLocalizer:
         """Train the attention module only (what LAL's Monte-Carlo procedure retrains): after it,
         attention scores are available, class posteriors and detections are not."""
+        return self._fit(dataset, classifier=False)
+
+    def _fit(self, dataset: Dataset, classifier: bool) -> StageWiseLocalizer:
+        self._check_params()
+        cm = candidate_matrix(dataset, self.proposals, self.encoder)
+        instances = dataset.instances
+        if instances.empty:
+            raise TrainingDataError("no annotated instances among the training videos")
+        self.classes_ = np.array(sorted(instances["label"].unique()))
+        self.n_training_videos_ = len(dataset.video_ids)
         with self._counting_convergence():
-            self._fit_attention(dataset)
-        self.classifier_, self.classifier_classes_ = None, None
+            if self.stages == "exact":
+                self._fit_exact(cm, dataset, classifier)
+            else:
+                self._fit_paper(cm, dataset, classifier)
+        if not classifier:
+            self.class_coef_, self.class_intercept_, self.classifier_classes_ = None, None, None
         return self
+
+    def _check_params(self) -> None:
+        for name, value, allowed in (("stages", self.stages, STAGES), ("score_mode", self.score_mode, SCORE_MODES),
+                                     ("classifier_rows", self.classifier_rows, CLASSIFIER_ROWS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.stages == "exact" and self.classifier_rows != "positives":
+            raise ValueError("classifier_rows='top_k' needs stages='paper': the exact stages accumulate their "
+                             "classifier's rows per video, and a video's top-k changes with every refit")
 
     @contextmanager
     def _counting_convergence(self):
@@ -132,18 +168,103 @@ class StageWiseLocalizer(BaseEstimator):
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
-    def _fit_attention(self, dataset: Dataset):
-        if self.score_mode not in SCORE_MODES:
-            raise ValueError(f"score_mode must be one of {SCORE_MODES}, got {self.score_mode!r}")
+    # The exact stages.
+
+    def _statistics(self, cm: CandidateMatrix, dataset: Dataset) -> CandidateStatistics:
+        """The statistics of the training videos: those of the previous fit plus the new videos'
+        when the previous fit's videos are all still there with the same annotations (on the same
+        candidate matrix), else computed afresh."""
+        ids = list(dataset.video_ids)
+        prints = annotation_fingerprints(ids, dataset.instances)
+        stats = self.__dict__.get("statistics_")
+        source = self.__dict__.get("_statistics_matrix")
+        if (stats is None or source is None or source() is not cm or stats.positive_tiou != self.positive_tiou
+                or stats.negative_tiou != self.negative_tiou or not stats.holds(prints)):
+            stats = CandidateStatistics(cm.features.shape[1], self.positive_tiou, self.negative_tiou)
+        else:
+            stats = copy.deepcopy(stats)  # the previous fit's statistics stay as they were
+        new = [v for v in ids if v not in stats.fingerprints.index]
+        if new:
+            instances = dataset.instances
+            stats.add(cm, new, instances[instances["video_id"].isin(new)], prints)
+        self._statistics_matrix = weakref.ref(cm)
+        return stats
+
+    def _fit_exact(self, cm: CandidateMatrix, dataset: Dataset, classifier: bool) -> None:
+        stats = self._statistics(cm, dataset)
+        self.statistics_ = stats
+        pos, neg = stats.groups["positive"], stats.groups["negative"]
+        n_videos = len(dataset.video_ids)
+        if pos.n == 0:
+            raise TrainingDataError(f"no candidate of the {n_videos} training videos has tIoU > "
+                                    f"{self.positive_tiou} with a truth: nothing to learn actions from")
+        if neg.n == 0:
+            raise TrainingDataError(f"no candidate of the {n_videos} training videos has tIoU < "
+                                    f"{self.negative_tiou} with every truth: no background to learn from")
+        everything = stats.all
+        self.mean_, self.scale_ = _standardisation(everything.n, everything.sum, np.diag(everything.gram))
+        mean, scale = self.mean_.astype(np.float64), self.scale_.astype(np.float64)
+        outer_scale = np.outer(scale, scale)
+
+        # Attention: least squares of 1 (positive) vs 0 (negative), each class of rows weighing one
+        # half, ridge ``attention_alpha`` on the standardised weights. In closed form from the two
+        # groups' means and covariances (standardised): Fisher's discriminant direction.
+        mu_pos, mu_neg = (pos.mean - mean) / scale, (neg.mean - mean) / scale
+        gap = mu_pos - mu_neg
+        covariance = 0.5 * (pos.scatter / pos.n + neg.scatter / neg.n) / outer_scale + 0.25 * np.outer(gap, gap)
+        beta = _solve_spd(covariance + self.attention_alpha * np.eye(len(gap)), 0.25 * gap)
+        bias = 0.5 - 0.5 * (mu_pos + mu_neg) @ beta
+        coef = beta / scale
+        self.coef_ = coef.astype(np.float32)
+        self.intercept_ = float(bias - coef @ mean)
+
+        # Calibration: the posterior of "positive" against every other candidate given the decision
+        # value, with each side's decision values taken as Gaussian with one pooled variance, is a
+        # sigmoid of it; its two parameters follow from the groups' moments.
+        rest = stats.groups["negative"] + stats.groups["ambiguous"]
+        means = [coef @ g.mean + self.intercept_ for g in (pos, rest)]
+        variance = sum(coef @ g.scatter @ coef for g in (pos, rest)) / (pos.n + rest.n)
+        slope = (means[0] - means[1]) / max(variance, 1e-12)
+        offset = (means[1] ** 2 - means[0] ** 2) / (2 * max(variance, 1e-12)) + np.log(pos.n / rest.n)
+        self.platt_ = (float(slope), float(offset))
+        self.positive_fraction_ = pos.n / everything.n
+        if classifier:
+            self._fit_discriminant(stats, mean, scale, outer_scale)
+
+    def _fit_discriminant(self, stats: CandidateStatistics, mean, scale, outer_scale) -> None:
+        """The action classifier on every positive candidate: linear discriminant analysis (class
+        means, one shared covariance shrunk towards its average variance by
+        ``classifier_shrinkage``, priors from the class counts), whose posteriors are exactly a
+        softmax of linear scores."""
+        labels = sorted(stats.class_count)
+        counts = np.array([stats.class_count[c] for c in labels], dtype=float)
+        sums = np.array([stats.class_sum[c] for c in labels])
+        pos = stats.groups["positive"]
+        class_means = sums / counts[:, None]
+        within = (pos.gram - (class_means * counts[:, None]).T @ class_means) / outer_scale
+        covariance = within / max(pos.n - len(labels), 1)
+        average = np.trace(covariance) / len(covariance)
+        shrunk = (1 - self.classifier_shrinkage) * covariance + self.classifier_shrinkage * average * np.eye(len(covariance))
+        centres = (class_means - mean) / scale  # (classes, D), standardised
+        weights = _solve_spd(shrunk, centres.T)  # (D, classes)
+        bias = -0.5 * np.einsum("kd,dk->k", centres, weights) + np.log(counts / counts.sum())
+        self._set_classifier(np.array(labels), (weights / scale[:, None]).T, bias - (weights / scale[:, None]).T @ mean)
+
+    def _set_classifier(self, labels, coef, intercept) -> None:
+        """Class scores ``features @ class_coef_.T + class_intercept_`` (raw feature space) over
+        ``classifier_classes_`` (indices into ``classes_``); posteriors are their softmax."""
+        self.classifier_classes_ = np.searchsorted(self.classes_, labels)
+        self.class_coef_ = np.asarray(coef, dtype=np.float32)
+        self.class_intercept_ = np.asarray(intercept, dtype=np.float64)
+
+    # The paper's stages.
+
+    def _fit_paper(self, cm: CandidateMatrix, dataset: Dataset, classifier: bool) -> None:
+        self.__dict__.pop("statistics_", None)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(2**31 - 1))
-        cm = candidate_matrix(dataset, self.proposals, self.encoder)
         ids = list(dataset.video_ids)
-        instances = dataset.instances
-        if instances.empty:
-            raise TrainingDataError("no annotated instances among the training videos")
-        self.classes_ = np.array(sorted(instances["label"].unique()))
-        rows, owner, best, cls = cm.overlaps(ids, instances, self.classes_)
+        rows, owner, best, cls = cm.overlaps(ids, dataset.instances, self.classes_)
         positive = best > self.positive_tiou
         if not positive.any():
             raise TrainingDataError(f"no candidate of the {len(ids)} training videos has tIoU > {self.positive_tiou} "
@@ -151,32 +272,43 @@ class StageWiseLocalizer(BaseEstimator):
         negatives = np.flatnonzero(best < self.negative_tiou)
         n_neg = min(len(negatives), int(np.ceil(self.negatives_per_positive * positive.sum())))
         chosen = np.concatenate([np.flatnonzero(positive), np.sort(rng.choice(negatives, n_neg, replace=False))])
-
-        svm = getattr(self, "svm_", None) if self.warm_start else None
-        if svm is None:
-            self.mean_, self.scale_ = _standardisation(cm, ids)
-            svm = SGDClassifier(loss="hinge", alpha=self.svm_alpha, max_iter=self.svm_max_iter, tol=1e-3,
-                                average=True, random_state=seed)
-            svm.fit(self._standardised(cm, rows[chosen]), positive[chosen])
-        else:
-            # A warm refit keeps the standardisation of the fit it continues: the solvers' weights
-            # live in that space, and moving it under them would start them from the wrong place.
-            x = self._standardised(cm, rows[chosen])
-            for _ in range(self.warm_epochs):
-                svm.partial_fit(x, positive[chosen])
-        self.svm_ = svm
+        n, sums, squares = cm.moments(ids)
+        self.mean_, self.scale_ = _standardisation(n, sums, squares)
+        svm = SGDClassifier(loss="hinge", alpha=self.svm_alpha, max_iter=self.svm_max_iter, tol=1e-4,
+                            average=True, random_state=seed)
+        svm.fit(self._standardised(cm, rows[chosen]), positive[chosen])
         self.coef_ = (svm.coef_[0] / self.scale_).astype(np.float32)
         self.intercept_ = float(svm.intercept_[0] - (svm.coef_[0] * self.mean_ / self.scale_).sum())
-
         # Platt scaling on the candidates of the training videos (an even sample of at most 200,000:
         # two parameters need no more, and Newton's method then takes a fraction of a second).
         decision = self._decision(cm)[rows]
         step = max(1, len(rows) // 200_000)
         platt = LogisticRegression(C=1e4, solver="newton-cholesky").fit(decision[::step, None], positive[::step])
         self.platt_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
-        self.n_training_videos_ = len(ids)
         self.positive_fraction_ = float(positive.mean())
-        return cm, rows, owner, cls, positive, decision, seed
+        if not classifier:
+            return
+        train = np.flatnonzero(positive)
+        if self.classifier_rows == "top_k":
+            top = top_k_per_group(decision, owner, self.top_k)
+            train = top[positive[top]]
+            if not len(train):
+                # With very few training videos the attention may rank no positive in its top-k; the
+                # classifier would then know no class, and every prediction would fail.
+                raise TrainingDataError(
+                    f"no candidate with tIoU > {self.positive_tiou} is among the top {self.top_k} of any of the "
+                    f"{len(ids)} training videos: no example to train the action classifier on (label more videos)")
+        labels = self.classes_[np.unique(cls[train])]
+        if len(labels) < 2:  # a single class seen: it gets probability 1
+            self._set_classifier(labels, np.zeros((1, cm.features.shape[1])), np.zeros(1))
+            return
+        clf = LogisticRegression(C=self.classifier_C, max_iter=self.classifier_max_iter, tol=self.classifier_tol,
+                                 random_state=seed).fit(self._standardised(cm, rows[train]), cls[train])
+        coef, intercept = clf.coef_, clf.intercept_
+        if len(clf.classes_) == 2:  # one logit s; the softmax of (-s/2, s/2) is its sigmoid
+            coef, intercept = np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+        coef = coef / self.scale_
+        self._set_classifier(self.classes_[clf.classes_], coef, intercept - coef @ self.mean_)
 
     def _standardised(self, cm: CandidateMatrix, rows: np.ndarray) -> np.ndarray:
         """Standardised features of ``rows``, in place on the gathered copy (the matrix can be large)."""
@@ -184,18 +316,6 @@ class StageWiseLocalizer(BaseEstimator):
         x -= self.mean_
         x /= self.scale_
         return x
-
-    def _fit_classifier(self, x: np.ndarray, y: np.ndarray, seed: int) -> None:
-        seen = np.unique(y)
-        self.classifier_classes_ = seen
-        if len(seen) < 2:
-            self.classifier_ = None  # a single class seen: it gets probability 1
-            return
-        clf = getattr(self, "classifier_", None) if self.warm_start else None
-        if clf is None or not np.array_equal(clf.classes_, seen):
-            clf = LogisticRegression(C=self.classifier_C, max_iter=self.classifier_max_iter, tol=self.classifier_tol,
-                                     warm_start=self.warm_start, random_state=seed)
-        self.classifier_ = clf.fit(x, y)
 
     # -- inference ------------------------------------------------------------------------------
 
@@ -219,7 +339,8 @@ class StageWiseLocalizer(BaseEstimator):
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.pop("_decision_cache", None)  # derived, and tied to a candidate matrix: not saved
+        for derived in ("_decision_cache", "_statistics_matrix"):  # tied to a candidate matrix: not saved
+            state.pop(derived, None)
         return state
 
     def _posteriors(self, features: np.ndarray) -> np.ndarray:
@@ -227,10 +348,8 @@ class StageWiseLocalizer(BaseEstimator):
         if self.classifier_classes_ is None:
             raise ValueError("only the attention module is fitted (fit_attention): no class posteriors")
         out = np.zeros((len(features), len(self.classes_)))
-        if self.classifier_ is None:
-            out[:, self.classifier_classes_[0]] = 1.0
-        elif len(features):
-            out[:, self.classifier_.classes_] = self.classifier_.predict_proba((features - self.mean_) / self.scale_)
+        if len(features):
+            out[:, self.classifier_classes_] = softmax(features @ self.class_coef_.T + self.class_intercept_, axis=1)
         return out
 
     def attention_scores(self, videos: VideoSet) -> dict[str, np.ndarray]:
@@ -311,7 +430,7 @@ class StageWiseLocalizer(BaseEstimator):
         })
 
     def state(self) -> dict:
-        """What the learned selectors read: SVM weights (in feature space) and bias, Platt
+        """What the learned selectors read: attention weights (in feature space) and bias, calibration
         parameters, the number of training videos and the fraction of positive candidates."""
         check_is_fitted(self, "platt_")
         return {
@@ -323,9 +442,13 @@ class StageWiseLocalizer(BaseEstimator):
         }
 
 
-def _standardisation(cm: CandidateMatrix, video_ids) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and spread of every candidate feature of the training videos; a constant column gets spread 1."""
-    n, sums, squares = cm.moments(video_ids)
+def _standardisation(n: int, sums: np.ndarray, squares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and spread of features from their count, sum and sum of squares; a constant column gets spread 1."""
     mean = sums / n
     std = np.sqrt(np.maximum(squares / n - mean**2, 0))
     return mean.astype(np.float32), np.where(std > 1e-6, std, 1).astype(np.float32)
+
+
+def _solve_spd(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``matrix^-1 rhs`` for a symmetric positive-definite matrix, by Cholesky."""
+    return cho_solve(cho_factor(matrix), rhs)
