@@ -81,7 +81,7 @@ def test_lal_bootstrap_is_the_same_serial_on_local_processes_and_on_a_dask_clust
 
 
 def test_learned_selectors_learn_with_the_grids_localizer(dataset_dir):
-    template = StageWiseLocalizer(top_k=7, warm_start=True)
+    template = StageWiseLocalizer(top_k=7)
     cell = make_cells(dataset_dir, ["mcle"], [64], [0.0], [0], localizer=template, knowledge_videos=50)[0]
     mcle = bootstrapped_selector(cell, load_study_data(dataset_dir, knowledge_videos=50).knowledge)
     assert mcle.prior_.top_k == 7 and not hasattr(template, "coef_")
