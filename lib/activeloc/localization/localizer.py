@@ -57,7 +57,6 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 from scipy.linalg import cho_factor, cho_solve
-from scipy.special import softmax
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -183,10 +182,12 @@ class StageWiseLocalizer(BaseEstimator):
             stats = CandidateStatistics(cm.features.shape[1], self.positive_tiou, self.negative_tiou)
         else:
             stats = copy.deepcopy(stats)  # the previous fit's statistics stay as they were
-        new = [v for v in ids if v not in stats.fingerprints.index]
+        held = set(stats.fingerprints.index)
+        new = [v for v in ids if v not in held]
         if new:
             instances = dataset.instances
-            stats.add(cm, new, instances[instances["video_id"].isin(new)], prints)
+            of_new = pd.Index(new).get_indexer(instances["video_id"].to_numpy(dtype=object)) >= 0
+            stats.add(cm, new, instances[of_new], prints)
         self._statistics_matrix = weakref.ref(cm)
         return stats
 
@@ -349,7 +350,13 @@ class StageWiseLocalizer(BaseEstimator):
             raise ValueError("only the attention module is fitted (fit_attention): no class posteriors")
         out = np.zeros((len(features), len(self.classes_)))
         if len(features):
-            out[:, self.classifier_classes_] = softmax(features @ self.class_coef_.T + self.class_intercept_, axis=1)
+            # A softmax in place on the float32 scores: the array is (top-k of every pool video) x classes.
+            scores = features @ self.class_coef_.T
+            scores += self.class_intercept_.astype(np.float32)
+            scores -= scores.max(axis=1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=1, keepdims=True)
+            out[:, self.classifier_classes_] = scores
         return out
 
     def attention_scores(self, videos: VideoSet) -> dict[str, np.ndarray]:
@@ -395,7 +402,9 @@ class StageWiseLocalizer(BaseEstimator):
     def _video_probabilities(n_videos: int, owner: np.ndarray, attention: np.ndarray, post: np.ndarray) -> np.ndarray:
         """Video-level class distribution: the attention-weighted mean of its top-k posteriors."""
         weights = np.zeros((n_videos, post.shape[1]))
-        np.add.at(weights, owner, post * attention[:, None])
+        if len(owner):  # owners come grouped: a sum per run of equal owners
+            starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+            weights[owner[starts]] = np.add.reduceat(post * attention[:, None], starts, axis=0)
         return weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
 
     def video_class_probabilities(self, videos: VideoSet) -> np.ndarray:

@@ -96,7 +96,8 @@ class CandidateStatistics:
     def holds(self, fingerprints: pd.Series) -> bool:
         """Whether every video these statistics hold is among ``fingerprints`` with the same annotations."""
         held = self.fingerprints
-        return held.index.isin(fingerprints.index).all() and (fingerprints.loc[held.index] == held).all()
+        where = fingerprints.index.get_indexer(held.index)
+        return bool((where >= 0).all() and (fingerprints.to_numpy()[where] == held.to_numpy()).all())
 
     @property
     def all(self) -> Moments:
@@ -106,9 +107,9 @@ class CandidateStatistics:
 def annotation_fingerprints(video_ids, instances: pd.DataFrame) -> pd.Series:
     """Per video, a 64-bit digest of its instances (order-free: a wrapping sum of row hashes;
     0 for a video without any)."""
-    ids = pd.Index(list(video_ids))
+    ids = pd.Index(list(video_ids), dtype=object)
     hashes = pd.util.hash_pandas_object(instances[["video_id", "t_start", "t_end", "label"]], index=False).to_numpy()
-    owner = ids.get_indexer(instances["video_id"])
+    owner = ids.get_indexer(instances["video_id"].to_numpy(dtype=object))
     digest = np.zeros(len(ids), dtype=np.uint64)
     np.add.at(digest, owner[owner >= 0], hashes[owner >= 0])  # uint64 wraps around: a sum modulo 2**64
     return pd.Series(digest, index=ids)
