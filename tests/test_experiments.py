@@ -150,6 +150,8 @@ def test_a_rewritten_dataset_is_never_mixed_with_old_results(tmp_path):
     fresh = load_study_data(folder)
     assert first.curves["run_id"].iloc[0] != second.curves["run_id"].iloc[0]
     assert second.curves["labelled_videos"].max() == len(fresh.selection.video_ids) > first.curves["labelled_videos"].max()
+    assert (second.selection_videos, second.testing_videos) == (len(fresh.selection.video_ids),
+                                                                len(fresh.testing.video_ids))  # None: all of them
     reference = full_data_reference(second.cells[0]["localizer"], fresh.selection, fresh.testing, [0])
     assert second.full_map == pytest.approx(reference["average_mAP"].iloc[0])
     assert len(list((out / "history").glob("*.parquet"))) == 2  # both kept, each under its own data's key

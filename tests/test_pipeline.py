@@ -63,13 +63,21 @@ def test_pipeline_tiny(project, capfd):
     left = pd.read_csv(tables / "selection_ablation.csv")
     assert {"selector", "aulc_mean", "aulc_ci_low", "aulc_ci_high", "ratio_to_80pct_mean"} <= set(left.columns)
     assert set(left["selector"]) == {"random", "uncertainty", "mcle", "lal"} and (left["runs"] == 2).all()
+    paired = [f"{col}_diff_vs_random_{part}" for col in ("aulc", "ratio_to_80pct")
+              for part in ("mean", "ci_low", "ci_high", "boot_ci_low", "boot_ci_high")]
+    assert {"selection_videos", "testing_videos", "runs_never_80pct", *paired} <= set(left.columns)
+    assert (left.set_index("selector").loc["random", paired] == 0).all()
+    assert left["selection_videos"].eq(120).all() and left["testing_videos"].gt(0).all()
+    paired_curve = pd.read_csv(tables / "selection_ablation_paired_curve.csv")
+    assert list(paired_curve.columns) == ["selector", "labelled_ratio", "diff_mean", "diff_ci_low", "diff_ci_high", "runs"]
+    assert set(paired_curve["selector"]) == set(left["selector"]) and (paired_curve["runs"] == 2).all()
     assert set(pd.read_csv(tables / "selector_bootstrap.csv")["selector"]) == {"mcle", "lal"}
     centre = pd.read_csv(tables / "batch_size.csv")
     assert {"selector", "batch_size", "aulc_mean", "aulc_ci_low", "aulc_ci_high"} <= set(centre.columns)
-    assert set(centre["batch_size"]) == {16, 64}
+    assert set(centre["batch_size"]) == {16, 64} and {"runs_never_80pct", *paired} <= set(centre.columns)
     right = pd.read_csv(tables / "noise.csv")
     assert {"selector", "noise", "aulc_mean", "aulc_ci_low", "aulc_ci_high"} <= set(right.columns)
-    assert set(right["noise"]) == {0.0, 0.2}
+    assert set(right["noise"]) == {0.0, 0.2} and {"runs_never_80pct", *paired} <= set(right.columns)
     for name in ("fig3_left", "fig3_center", "fig3_right", "annotation_cost"):
         assert (project / "reports" / "figures" / f"{name}.png").stat().st_size > 10_000
     # 03b: what the bootstraps learned, from the artefacts 03 made.
@@ -80,6 +88,7 @@ def test_pipeline_tiny(project, capfd):
     assert len(importances) == 28 and set(importances["group"]) == {"model state", "video"}
     summary = (project / "reports" / "SUMMARY.md").read_text()
     assert "--profile tiny" in summary and "## Figure 3 left" in summary and "## Notebook runs" in summary
+    assert "aulc_diff_vs_random" in summary
     assert "not from this run" not in summary
     assert "03-selection-ablation" in pd.read_csv(tables / "notebook_runs.csv")["notebook"].tolist()
     noise = pd.read_csv(tables / "lal_target_repeatability.csv")

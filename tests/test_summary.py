@@ -8,7 +8,9 @@ from activeloc.reporting.tables import save_table, with_intervals
 
 def figure3(root, testbed_folder=""):
     table = pd.DataFrame({"selector": ["random", "mcle"], "aulc_mean": [0.61, 0.64], "aulc_ci_low": [0.58, 0.63],
-                          "aulc_ci_high": [0.65, 0.66], "runs": [3, 3]})
+                          "aulc_ci_high": [0.65, 0.66], "runs": [3, 3], "aulc_diff_vs_random_mean": [0.0, 0.03],
+                          "aulc_diff_vs_random_ci_low": [0.0, 0.01], "aulc_diff_vs_random_ci_high": [0.0, 0.05],
+                          "aulc_diff_vs_random_boot_ci_low": [0.0, 0.02], "aulc_diff_vs_random_boot_ci_high": [0.0, 0.04]})
     save_table(table, root / "reports" / "tables" / testbed_folder / "selection_ablation.csv")
 
 
@@ -24,6 +26,8 @@ def test_tables_say_which_run_wrote_them(tmp_path):
                                        "skipped": "the real annotations are absent"}])
     summary = (tmp_path / "reports" / "SUMMARY.md").read_text()
     assert "0.640 [0.630, 0.660]" in summary  # intervals folded into one column
+    assert "| aulc_diff_vs_random " in summary and "0.030 [0.010, 0.050]" in summary  # the paired difference
+    assert "boot_ci" not in summary  # its bootstrap interval stays in the CSV
     assert "| random     | 0.700 [0.600, 0.800] | 0.500 [0.400, 0.600] |" in summary  # the chosen columns
     assert "*simulated* (03-selection-ablation, profile `quick`," in summary
     assert "*activitynet* (03-selection-ablation@activitynet, not written by `activeloc reproduce`)" in summary

@@ -1,5 +1,6 @@
 """Learning curves and their summaries: AULC, the labelled ratio to reach a fraction of full mAP,
-per-run summaries, and means with confidence intervals over runs."""
+per-run summaries, means with confidence intervals over runs, and differences to a baseline selector
+paired by seed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ from scipy import stats
 # Ratios of Selection needed to reach a target: bounded to [0, 1], so their intervals are bootstrap
 # percentiles of the mean (inside the range of the runs) rather than Student-t (which can pass 1).
 BOUNDED_COLUMNS = ("ratio_to_80pct", "seconds_to_80pct")
+# A run that never reaches 80 % has no ratio to reach it: it is censored at the last ratio it was
+# measured at (a lower bound of the ratio it needs), so that it weighs in every mean instead of dropping out.
+CENSORED_AT = {"ratio_to_80pct": "last_labelled_ratio", "seconds_to_80pct": "last_seconds_ratio"}
+# What makes two runs of different selectors start alike: the loop draws the initial 10 % from the seed
+# alone, and batch size and noise are the rest of the protocol.
+PAIR_KEYS = ("seed", "batch_size", "noise")
+PAIRED_COLUMNS = ("aulc", "ratio_to_80pct", "aulc_seconds", "seconds_to_80pct")
 
 
 def _curve(ratios, values):
@@ -53,7 +61,9 @@ def summarize_runs(history: pd.DataFrame, full_map: float, target: float = 0.8) 
     """One row per run: its settings, AULC of "fraction of full mAP vs labelled ratio" and the
     labelled ratio at which it first reaches ``target`` of the full mAP (NaN if never); and, from
     ``seconds_ratio`` (the fraction of Selection's seconds of video annotated), the same two
-    measured in annotation cost: ``aulc_seconds`` and ``seconds_to_80pct``."""
+    measured in annotation cost: ``aulc_seconds`` and ``seconds_to_80pct``. ``last_labelled_ratio``
+    and ``last_seconds_ratio``, where the run ended, are what a run that never reaches the target is
+    censored at (:func:`censor_unreached`)."""
     h = with_fraction_of_full(history, full_map)
     keys = ["run_id", "selector", "seed", "batch_size", "noise"]
     rows = []
@@ -63,6 +73,7 @@ def summarize_runs(history: pd.DataFrame, full_map: float, target: float = 0.8) 
                      "ratio_to_80pct": ratio_to_reach(run["labelled_ratio"], run["fraction_of_full"], target),
                      "aulc_seconds": aulc(run["seconds_ratio"], run["fraction_of_full"]),
                      "seconds_to_80pct": ratio_to_reach(run["seconds_ratio"], run["fraction_of_full"], target),
+                     "last_labelled_ratio": run["labelled_ratio"].max(), "last_seconds_ratio": run["seconds_ratio"].max(),
                      "steps": len(run)})
     return pd.DataFrame(rows)
 
@@ -93,18 +104,123 @@ def mean_ci(values, level: float = 0.95, method: str = "t") -> tuple[float, floa
     return (mean, mean - half, mean + half)
 
 
+def censor_unreached(per_run: pd.DataFrame) -> pd.DataFrame:
+    """``per_run`` with the ratio (and fraction of seconds) to reach 80 % of a run that never reaches
+    it set to the last ratio the run was measured at (:data:`CENSORED_AT`): a lower bound of what it
+    would need, so that such runs count in means and differences, against their selector."""
+    out = per_run.copy()
+    for col, last in CENSORED_AT.items():
+        if col in out and out[col].isna().any():
+            if last not in out:
+                raise ValueError(f"{col}: runs that never reach 80 % need column {last!r} to be censored at")
+            out[col] = out[col].fillna(out[last])
+    return out
+
+
 def aggregate(per_run: pd.DataFrame, by, columns=("aulc",), level: float = 0.95) -> pd.DataFrame:
     """Mean and confidence interval of ``columns`` per group: ``<col>_mean, <col>_ci_low, <col>_ci_high``
-    (bootstrap percentiles for :data:`BOUNDED_COLUMNS`, Student-t otherwise) and ``runs``."""
+    (bootstrap percentiles for :data:`BOUNDED_COLUMNS`, Student-t otherwise) and ``runs``; where
+    ``per_run`` has ``ratio_to_80pct``, ``runs_never_80pct`` counts the runs that never reach 80 %,
+    which are censored at their last labelled ratio (:func:`censor_unreached`), never left out."""
     by = [by] if isinstance(by, str) else list(by)
+    per_run = per_run.reset_index(drop=True)
     rows = []
-    for key, grp in per_run.groupby(by, sort=True):
+    for key, grp in censor_unreached(per_run).groupby(by, sort=True):
         row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
         for col in columns:
             method = "bootstrap" if col in BOUNDED_COLUMNS else "t"
             row[f"{col}_mean"], row[f"{col}_ci_low"], row[f"{col}_ci_high"] = mean_ci(grp[col], level, method)
         row["runs"] = len(grp)
+        if "ratio_to_80pct" in per_run:
+            row["runs_never_80pct"] = int(per_run.loc[grp.index, "ratio_to_80pct"].isna().sum())
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _check_partners(runs: pd.DataFrame, baseline: str) -> None:
+    """Each selector's runs (one row per run) and the baseline's must match one to one on :data:`PAIR_KEYS`."""
+    keys = list(PAIR_KEYS)
+    twice = runs.duplicated(["selector", *keys])
+    if twice.any():
+        run = runs[twice].iloc[0]
+        raise ValueError(f"selector {run['selector']!r} has two runs for seed {run['seed']} "
+                         f"(batch size {run['batch_size']}, noise {run['noise']}): cannot pair them")
+    base = pd.MultiIndex.from_frame(runs.loc[runs["selector"] == baseline, keys])
+    if base.empty:
+        raise ValueError(f"no runs of the baseline selector {baseline!r} to pair with")
+    for selector, grp in runs.groupby("selector", sort=True):
+        own = pd.MultiIndex.from_frame(grp[keys])
+        if len(alone := own.difference(base)):
+            seed, batch_size, noise = alone[0]
+            raise ValueError(f"selector {selector!r}, seed {seed} (batch size {batch_size}, noise {noise}): "
+                             f"no {baseline!r} run to pair with")
+        if len(missing := base.difference(own)):
+            seed, batch_size, noise = missing[0]
+            raise ValueError(f"selector {selector!r} has no run for seed {seed} (batch size {batch_size}, "
+                             f"noise {noise}) to pair with {baseline!r}'s")
+
+
+def _interval(diffs, is_baseline: bool, level: float, method: str) -> tuple[float, float, float]:
+    # The baseline against itself is 0 by definition, with one seed as with many.
+    return (0.0, 0.0, 0.0) if is_baseline else mean_ci(diffs, level, method)
+
+
+def paired_differences(per_run: pd.DataFrame, by=(), *, baseline: str = "random", columns=None,
+                       level: float = 0.95) -> pd.DataFrame:
+    """Differences ``selector - baseline`` between runs paired on :data:`PAIR_KEYS` (the same seed,
+    hence the same initial labelled set, batch size and noise), summarised per selector and ``by``.
+
+    ``columns``: the per-run measures to difference (default: those of :data:`PAIRED_COLUMNS` in
+    ``per_run``). A run that never reaches 80 % is censored at its last labelled ratio
+    (:func:`censor_unreached`) before differencing; AULC needs no such care. Per group and column:
+    ``<col>_diff_vs_<baseline>_mean``, ``_ci_low``/``_ci_high`` (paired Student-t) and
+    ``_boot_ci_low``/``_boot_ci_high`` (percentile bootstrap of the mean difference), and ``pairs``.
+    The baseline's own row is 0 with interval 0 to 0. A run without its partner is an error.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    columns = [c for c in PAIRED_COLUMNS if c in per_run] if columns is None else list(columns)
+    keys = list(PAIR_KEYS)
+    _check_partners(per_run, baseline)
+    runs = censor_unreached(per_run)
+    base = runs[runs["selector"] == baseline].set_index(keys)[columns]
+    partners = base.loc[pd.MultiIndex.from_frame(runs[keys])].to_numpy()
+    diffs = runs.assign(**dict(zip(columns, (runs[columns].to_numpy() - partners).T)))
+    rows = []
+    for key, grp in diffs.groupby(["selector", *by], sort=True):
+        row = dict(zip(["selector", *by], key))
+        is_baseline = key[0] == baseline
+        for col in columns:
+            name = f"{col}_diff_vs_{baseline}"
+            row[f"{name}_mean"], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = _interval(
+                grp[col], is_baseline, level, "t")
+            _, row[f"{name}_boot_ci_low"], row[f"{name}_boot_ci_high"] = _interval(
+                grp[col], is_baseline, level, "bootstrap")
+        row["pairs"] = len(grp)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paired_difference_curve(curves: pd.DataFrame, *, baseline: str = "random", level: float = 0.95) -> pd.DataFrame:
+    """Each selector's ``fraction_of_full`` minus the baseline's of the same seed (paired on
+    :data:`PAIR_KEYS`) at the baseline's labelled ratios (linearly interpolated where a run's steps
+    fall elsewhere, and only inside the ratios it covers), then per ratio the mean and Student-t
+    interval over seeds. Tidy: ``selector, labelled_ratio, diff_mean, diff_ci_low, diff_ci_high,
+    runs``; the baseline's rows are 0 with interval 0 to 0. A run without its partner is an error."""
+    keys = list(PAIR_KEYS)
+    _check_partners(curves.drop_duplicates("run_id"), baseline)
+    ordered = curves.sort_values("labelled_ratio")
+    base = {key: run for key, run in ordered[ordered["selector"] == baseline].groupby(keys)}
+    frames = []
+    for (selector, *key), run in ordered.groupby(["selector", *keys]):
+        at = base[tuple(key)]["labelled_ratio"].to_numpy()
+        inside = (at >= run["labelled_ratio"].min()) & (at <= run["labelled_ratio"].max())
+        diff = (np.interp(at[inside], run["labelled_ratio"], run["fraction_of_full"])
+                - base[tuple(key)]["fraction_of_full"].to_numpy()[inside])
+        frames.append(pd.DataFrame({"selector": selector, "labelled_ratio": at[inside], "diff": diff}))
+    rows = [{"selector": selector, "labelled_ratio": ratio,
+             **dict(zip(("diff_mean", "diff_ci_low", "diff_ci_high"),
+                        _interval(grp["diff"], selector == baseline, level, "t"))), "runs": len(grp)}
+            for (selector, ratio), grp in pd.concat(frames).groupby(["selector", "labelled_ratio"], sort=True)]
     return pd.DataFrame(rows)
 
 

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from ..core.timing import timed
 from ..data.splits import draw_subset
-from ..evaluation.curves import summarize_runs, with_fraction_of_full
+from ..evaluation.curves import aggregate, paired_differences, summarize_runs, with_fraction_of_full
 from ..evaluation.detection import attention_map, evaluate_localizer
 from .bootstraps import bootstrap_report
 from .grid import make_cells, run_grid, study_data
@@ -87,7 +87,9 @@ class SelectionStudy:
     ``curves``: the history (one row per run and step) with ``fraction_of_full``; ``per_run``: one
     row per run (AULC, ratio to 80 %); ``full_map``: the mean average mAP of full-data training over
     the seeds; ``reference``: those fits, one row per seed; ``bootstrap``: the learned selectors'
-    :func:`~activeloc.experiments.bootstraps.bootstrap_report`; ``cells``: the grid.
+    :func:`~activeloc.experiments.bootstraps.bootstrap_report`; ``cells``: the grid;
+    ``selection_videos`` and ``testing_videos``: how many videos of Selection and Testing the runs
+    used (the subsample's size, or the whole split's where none was asked for).
     """
 
     curves: pd.DataFrame
@@ -96,9 +98,32 @@ class SelectionStudy:
     reference: pd.DataFrame
     bootstrap: pd.DataFrame
     cells: list
+    selection_videos: int
+    testing_videos: int
 
     def convergence(self) -> str:
         return convergence_note(pd.concat([self.curves["convergence_warnings"], self.reference["convergence_warnings"]]))
+
+    def table(self, by=(), columns=("aulc", "ratio_to_80pct"), selectors=None, baseline: str = "random") -> pd.DataFrame:
+        """One row per selector (of ``selectors``, default all) and ``by``: the split sizes, ``runs``,
+        ``runs_never_80pct``, mean and interval of ``columns`` (:func:`~activeloc.evaluation.curves.aggregate`)
+        and the differences of AULC and ratio to 80 % to ``baseline``, paired by seed within each
+        group (:func:`~activeloc.evaluation.curves.paired_differences`)."""
+        runs = self.per_run if selectors is None else self.per_run[self.per_run["selector"].isin(selectors)]
+        by = ["selector", *by]
+        paired = paired_differences(runs, by[1:], baseline=baseline, columns=["aulc", "ratio_to_80pct"])
+        # "pairs" equals "runs": every run has its partner, or paired_differences refused.
+        table = aggregate(runs, by, columns).merge(paired.drop(columns="pairs"), on=by, validate="one_to_one")
+        sizes = {"selection_videos": self.selection_videos, "testing_videos": self.testing_videos}
+        first = by + list(sizes) + ["runs", "runs_never_80pct"]
+        return table.assign(**sizes)[first + [c for c in table if c not in first]]
+
+    def pairing(self, baseline: str = "random") -> str:
+        """One line: how many seeds (paired runs) the intervals rest on."""
+        seeds = self.per_run.groupby(["selector", "batch_size", "noise"])["seed"].nunique()
+        count = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()} to {seeds.max()}"
+        return (f"95 % intervals over {count} seeds per selector and setting; differences to {baseline} pair each "
+                f"run with {baseline}'s of the same seed, batch size and noise (the same initial labelled set)")
 
 
 def selection_study(dataset_dir, out_dir, selectors, batch_sizes, noises, seeds, *, localizer=None,
@@ -113,4 +138,5 @@ def selection_study(dataset_dir, out_dir, selectors, batch_sizes, noises, seeds,
     reference = full_data_reference(cells[0]["localizer"], data.selection, data.testing, seeds)
     full_map = float(reference["average_mAP"].mean())
     return SelectionStudy(with_fraction_of_full(history, full_map), summarize_runs(history, full_map), full_map,
-                          reference, bootstrap_report(cells), cells)
+                          reference, bootstrap_report(cells), cells, len(data.selection.video_ids),
+                          len(data.testing.video_ids))

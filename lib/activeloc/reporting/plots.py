@@ -21,9 +21,9 @@ def t_interval(values) -> tuple[float, float]:
     return low, high
 
 
-def _axes(figsize=(7, 5)):
+def _axes(figsize=(7, 5), **subplots):
     sns.set_theme(style="whitegrid", context="notebook")
-    return plt.subplots(figsize=figsize)
+    return plt.subplots(figsize=figsize, **subplots)
 
 
 def _finish(fig, ax, xlabel: str, ylabel: str, title: str):
@@ -102,19 +102,29 @@ LEARNING_CURVE_AXES = {  # x column: (its AULC column in the per-run table, axis
 }
 
 
-def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame, x: str = "labelled_ratio", testbed: str | None = None):
+def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame, x: str = "labelled_ratio", testbed: str | None = None,
+                   paired: pd.DataFrame | None = None, baseline: str = "random"):
     """% of full mAP against labelled ratio (or, with ``x="seconds_ratio"``, against the fraction of
     seconds of video annotated) per selector, mean and 95 % band over seeds; the paper's ratios
-    needed for 80 % are marked on the per-video axis."""
-    fig, ax = _axes()
+    needed for 80 % are marked on the per-video axis. With ``paired`` (the table of
+    :func:`~activeloc.evaluation.curves.paired_difference_curve` against ``baseline``, per-video
+    axis only), a second panel below: each selector's difference to the baseline, paired by seed,
+    mean and 95 % t band, around a zero line."""
+    if paired is None:
+        fig, ax = _axes()
+    else:
+        fig, (ax, below) = _axes((7, 8.5), nrows=2, sharex=True, height_ratios=(5, 3))
     aulc_column, xlabel = LEARNING_CURVE_AXES[x]
     aulc = per_run.groupby("selector")[aulc_column].mean()
     if x != "labelled_ratio":  # runs reach different x at each step: average them on one grid
         curves = interpolate_curves(curves, x)
-    data = curves.sort_values("selector").assign(
-        selector=lambda d: d["selector"].map(lambda s: f"{s} (AULC {aulc[s]:.3f})"),
-        percent=lambda d: 100 * d["fraction_of_full"])
-    sns.lineplot(data, x=x, y="percent", hue="selector", errorbar=t_interval, ax=ax)
+    selectors = sorted(curves["selector"].unique())
+    colours = dict(zip(selectors, sns.color_palette(n_colors=len(selectors))))  # the same in both panels
+    label = {s: f"{s} (AULC {aulc[s]:.3f})" for s in selectors}
+    data = curves.sort_values("selector").assign(selector=lambda d: d["selector"].map(label),
+                                                 percent=lambda d: 100 * d["fraction_of_full"])
+    sns.lineplot(data, x=x, y="percent", hue="selector", palette={label[s]: colours[s] for s in selectors},
+                 errorbar=t_interval, ax=ax)
     ax.legend(loc="lower right", fontsize=8)
     ax.axhline(80, color="grey", lw=1, ls="--")
     if x == "labelled_ratio":
@@ -124,7 +134,18 @@ def plot_fig3_left(curves: pd.DataFrame, per_run: pd.DataFrame, x: str = "labell
             ax.annotate(f"paper {name}", (ratio, 80), xytext=(0, -8), textcoords="offset points", rotation=90,
                         ha="center", va="top", fontsize=8)
     title = "Figure 3 (left): selection functions" if x == "labelled_ratio" else "Learning curves in annotation cost"
-    return _finish(fig, ax, xlabel, "% of full mAP (average mAP, tIoU 0.5:0.95)", _titled(title, testbed))
+    ylabel = "% of full mAP (average mAP, tIoU 0.5:0.95)"
+    if paired is None:
+        return _finish(fig, ax, xlabel, ylabel, _titled(title, testbed))
+    ax.set(xlabel="", ylabel=ylabel, title=_titled(title, testbed))
+    below.axhline(0, color="grey", lw=1, ls="--")
+    for selector, line in paired.groupby("selector", sort=True):
+        below.plot(line["labelled_ratio"], 100 * line["diff_mean"], color=colours[selector], label=selector)
+        below.fill_between(line["labelled_ratio"], 100 * line["diff_ci_low"], 100 * line["diff_ci_high"],
+                           color=colours[selector], alpha=0.2)
+    below.legend(loc="upper right", fontsize=8)
+    return _finish(fig, below, xlabel, f"difference to {baseline}\n(points of % of full mAP)",
+                   f"Paired by seed: selector minus {baseline} (mean, 95 % t band)")
 
 
 def _titled(title: str, testbed: str | None) -> str:
