@@ -35,6 +35,22 @@ def test_loop_runs_to_the_end_and_improves(data):
     assert h["seconds_ratio"].iloc[-1] == pytest.approx(1.0) and h["seconds_ratio"].is_monotonic_increasing
 
 
+@pytest.mark.parametrize("selector", [RandomSelector(), UncertaintySelector()])
+def test_evaluating_every_few_steps_changes_no_selection(data, selector):
+    """Evaluations every 20 % of Selection: the same selections as evaluating every step (Random
+    also skips the refits it does not read), and rows at the evaluated steps only, equal to those
+    steps' rows of the full history, first and last included."""
+    every = run_loop(data, selector=selector)
+    sparse = run_loop(data, selector=selector, evaluate_every=0.2)
+    pd.testing.assert_frame_equal(sparse.selections, every.selections)
+    h, full = sparse.history, every.history.set_index("step")
+    assert h["step"].iloc[0] == 0 and h["step"].iloc[-1] == full.index[-1] and 3 <= len(h) < len(full)
+    assert (np.diff(h["labelled_ratio"])[:-1] >= 0.2 - 1e-9).all()
+    shown = [c for c in h.columns if c.startswith("mAP@") or c in ("average_mAP", "labelled_videos")]
+    np.testing.assert_allclose(h[shown].to_numpy(float), full.loc[h["step"], shown].to_numpy(float), atol=1e-12)
+    assert h["evaluate_seconds"].gt(0).all() and h["select_seconds"].iloc[:-1].gt(0).all()
+
+
 def test_budget_in_videos_and_seconds(data):
     h = run_loop(data, budget_videos=150).history
     assert h["labelled_videos"].iloc[-1] == 150

@@ -33,7 +33,8 @@ def test_pipeline_tiny(project, capfd):
     log = capfd.readouterr().err  # the kernels' and their workers' stderr too: the reproduce log
     assert "Warning" not in log and "WARNING" not in log, log[-3000:]
     assert [r["notebook"] for r in records] == [
-        "01-dataset.ipynb", "01-dataset@activitynet.ipynb", "02-localizer.ipynb", "03-selection-ablation.ipynb",
+        "01-dataset.ipynb", "01-dataset@activitynet.ipynb", "02-localizer.ipynb", "02-localizer@activitynet.ipynb",
+        "03-selection-ablation.ipynb",
         "03-selection-ablation@activitynet.ipynb", "03b-bootstrap-selectors.ipynb", "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb",
         "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb"]
     second = [r for r in records if "@activitynet" in r["notebook"]]

@@ -39,6 +39,18 @@ def test_grouped_ranking_hand_case():
     assert top_k_per_group(scores, groups, 1).tolist() == [1, 2]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from([0.0, 0.25, 0.5, 1.0, float("nan")])), max_size=40),
+       st.integers(1, 6))
+def test_top_k_per_group_is_the_head_of_each_groups_ranking(pairs, k):
+    """Row-wise sorting of padded groups gives exactly the first k of grouped_ranking per group, ties
+    (frequent here) in input order, NaN last."""
+    groups = np.array([g for g, _ in pairs], dtype=int)
+    scores = np.array([s for _, s in pairs], dtype=float)
+    order, rank = grouped_ranking(groups, scores)
+    assert top_k_per_group(scores, groups, k).tolist() == order[rank < k].tolist()
+
+
 def literal_nms(groups, segments, scores, threshold):
     """One group at a time, one segment at a time."""
     keep = np.zeros(len(scores), dtype=bool)

@@ -39,6 +39,9 @@ class Selector(BaseEstimator, ABC):
     """Base class: implement :meth:`utilities`; override :meth:`select` to pick one at a time."""
 
     name = "selector"
+    # Whether utilities read the localizer: the loop refits only for selectors that do, and for
+    # evaluations (exact refits make the skipped fits' model the same as the next fit's).
+    reads_localizer = True
 
     @abstractmethod
     def utilities(self, localizer, labelled, pool, random_state=None) -> np.ndarray:

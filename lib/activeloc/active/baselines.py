@@ -13,6 +13,7 @@ class RandomSelector(Selector):
     """Uniformly random videos (the utility is a uniform draw)."""
 
     name = "random"
+    reads_localizer = False
 
     def utilities(self, localizer, labelled, pool, random_state=None) -> np.ndarray:
         return check_random_state(random_state).random_sample(len(pool.video_ids))

@@ -25,6 +25,14 @@ def check_utilities_cover_the_pool(selector, localizer, labelled, pool):
     assert np.isfinite(utility).all(), "utilities: not all finite"
 
 
+def check_reads_the_localizer_if_it_says_so(selector, localizer, labelled, pool):
+    """A selector that declares it does not read the localizer (the loop then skips refits before
+    its selections) selects the same without one."""
+    if not selector.reads_localizer:
+        pd.testing.assert_frame_equal(selector.select(None, labelled, pool, BATCH, random_state=1),
+                                      selector.select(localizer, labelled, pool, BATCH, random_state=1))
+
+
 def check_deterministic_for_a_seed(selector, localizer, labelled, pool):
     a = selector.select(localizer, labelled, pool, BATCH, random_state=3)
     b = selector.select(localizer, labelled, pool, BATCH, random_state=3)
@@ -105,7 +113,8 @@ def check_get_params_and_clone(selector, localizer, labelled, pool):
 
 CHECKS = (check_utilities_cover_the_pool, check_deterministic_for_a_seed, check_picks_pool_videos_best_first,
           check_small_and_empty_pools, check_first_pick_is_the_best_utility_per_cost,
-          check_a_constant_cost_changes_no_choice, check_mutates_nothing, check_get_params_and_clone)
+          check_a_constant_cost_changes_no_choice, check_mutates_nothing, check_get_params_and_clone,
+          check_reads_the_localizer_if_it_says_so)
 
 
 def check_selector(selector, localizer, labelled, pool, checks=CHECKS) -> None:

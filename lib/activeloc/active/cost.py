@@ -30,6 +30,10 @@ class PerSecondSelector(Selector):
     def name(self) -> str:
         return self.selector.name + PER_SECOND
 
+    @property
+    def reads_localizer(self) -> bool:
+        return self.selector.reads_localizer
+
     @staticmethod
     def _seconds(pool) -> np.ndarray:
         return pool.durations().to_numpy(dtype=float)

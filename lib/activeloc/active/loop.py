@@ -73,22 +73,30 @@ class _State:
     history: list = field(default_factory=list)
     selections: list = field(default_factory=list)
     identity: dict = field(default_factory=dict)
+    evaluated_ratio: float = -np.inf  # the labelled ratio of the last evaluation
+    pending: dict = field(default_factory=lambda: dict.fromkeys(TIMING_COLUMNS, 0.0))  # seconds since then
 
 
 class ActiveLearningLoop:
     """One active-learning run.
 
-    ``localizer`` is cloned (with ``random_state`` set to this run's seed) and refit at every step;
-    ``selector`` follows :mod:`activeloc.active.base`; ``oracle`` answers
-    ``annotate(ids, random_state)``. ``checkpoint``: a file to save the state to after every step
-    and to resume from. ``run_id`` and the oracle's ``noise`` are recorded in the tables.
-    ``random_state``: an int for a reproducible run (None draws one, kept in the checkpoint).
+    ``localizer`` is cloned (with ``random_state`` set to this run's seed) and refit at every step
+    whose selection reads it (Random's does not) and before every evaluation; ``selector`` follows
+    :mod:`activeloc.active.base`; ``oracle`` answers ``annotate(ids, random_state)``.
+    ``evaluate_every``: the labelled ratio of Selection to add between two evaluations on Testing
+    (None: after every step); the first and last steps are always evaluated. The history has one row
+    per evaluation, whose timing columns sum the steps since the previous one. With the exact
+    stages a refit's model does not depend on the refits before it, so skipping some changes no
+    selection. ``checkpoint``: a file to save the state to after every step and to resume from.
+    ``run_id`` and the oracle's ``noise`` are recorded in the tables. ``random_state``: an int for
+    a reproducible run (None draws one, kept in the checkpoint).
     """
 
     def __init__(self, localizer, selector, oracle, *, batch_size: int = 64, initial_ratio: float = 0.1,
                  budget_videos: int | None = None, budget_seconds: float | None = None,
-                 max_steps: int | None = None, checkpoint: str | os.PathLike | None = None,
-                 run_id: str = "run", random_state=0, tiou_thresholds=ACTIVITYNET_TIOU):
+                 max_steps: int | None = None, evaluate_every: float | None = None,
+                 checkpoint: str | os.PathLike | None = None, run_id: str = "run", random_state=0,
+                 tiou_thresholds=ACTIVITYNET_TIOU):
         self.localizer = localizer
         self.selector = selector
         self.oracle = oracle
@@ -97,6 +105,7 @@ class ActiveLearningLoop:
         self.budget_videos = budget_videos
         self.budget_seconds = budget_seconds
         self.max_steps = max_steps
+        self.evaluate_every = evaluate_every
         self.checkpoint = checkpoint
         self.run_id = run_id
         self.random_state = random_state
@@ -122,7 +131,7 @@ class ActiveLearningLoop:
             "seed": int(self.random_state) if self._seeded() else None,
             "batch size": int(self.batch_size), "initial ratio": float(self.initial_ratio),
             "budget (videos)": self.budget_videos, "budget (seconds)": self.budget_seconds,
-            "max steps": self.max_steps, "oracle": type(self.oracle).__name__,
+            "max steps": self.max_steps, "evaluate every": self.evaluate_every, "oracle": type(self.oracle).__name__,
             "noise": None if getattr(self.oracle, "noise", None) is None else float(self.oracle.noise),
             "noise std": None if getattr(self.oracle, "noise_std", None) is None else float(self.oracle.noise_std),
             "localizer": digest(clone(self.localizer)),
@@ -197,25 +206,32 @@ class ActiveLearningLoop:
             train_gt = GroundTruth(durations.loc[state.labelled].to_frame("duration").assign(subset="training"),
                                    state.annotations)
             train = selection.subset(state.labelled, ground_truth=train_gt)
-            with timed() as fit:
-                state.localizer.fit(train)
-            with timed() as evaluation:
-                result = evaluate_localizer(state.localizer, testing, self.tiou_thresholds)
-
             pool_ids = [v for v in selection.video_ids if v not in labelled_set]
             seconds = float(durations.loc[state.labelled].sum())
+            ratio = len(state.labelled) / total
             final = (not pool_ids or self._spent(len(state.labelled), seconds)
                      or (self.max_steps is not None and state.step + 1 >= self.max_steps))
-            row = {
-                "run_id": self.run_id, "selector": selector_name, "seed": state.seed,
-                "batch_size": self.batch_size, "noise": noise, "step": state.step,
-                "labelled_videos": len(state.labelled), "labelled_ratio": len(state.labelled) / total,
-                "seconds_labelled": seconds, "seconds_ratio": seconds / total_seconds,
-                **{f"mAP@{t:.2f}": m for t, m in zip(result.tiou_thresholds, result.mAP)},
-                "average_mAP": result.average_mAP, "fit_seconds": fit.seconds, "select_seconds": 0.0,
-                "evaluate_seconds": evaluation.seconds,
-                "convergence_warnings": getattr(state.localizer, "convergence_warnings_", 0), "final": final,
-            }
+            evaluate = (final or self.evaluate_every is None
+                        or ratio >= state.evaluated_ratio + float(self.evaluate_every) - 1e-12)
+            if evaluate or self.selector.reads_localizer:
+                with timed() as fit:
+                    state.localizer.fit(train)
+                state.pending["fit_seconds"] += fit.seconds
+            row = None
+            if evaluate:
+                with timed() as evaluation:
+                    result = evaluate_localizer(state.localizer, testing, self.tiou_thresholds)
+                state.pending["evaluate_seconds"] += evaluation.seconds
+                row = {
+                    "run_id": self.run_id, "selector": selector_name, "seed": state.seed,
+                    "batch_size": self.batch_size, "noise": noise, "step": state.step,
+                    "labelled_videos": len(state.labelled), "labelled_ratio": ratio,
+                    "seconds_labelled": seconds, "seconds_ratio": seconds / total_seconds,
+                    **{f"mAP@{t:.2f}": m for t, m in zip(result.tiou_thresholds, result.mAP)},
+                    "average_mAP": result.average_mAP,
+                    "convergence_warnings": getattr(state.localizer, "convergence_warnings_", 0), "final": final,
+                }
+                state.evaluated_ratio = ratio
             if not final:
                 batch = self.batch_size
                 if self.budget_videos is not None:
@@ -223,7 +239,7 @@ class ActiveLearningLoop:
                 with timed() as selecting:
                     chosen = self.selector.select(state.localizer, train, unlabelled.subset(pool_ids), batch,
                                                   random_state=self._seed(state.seed, state.step + 1, 1))
-                row["select_seconds"] = selecting.seconds
+                state.pending["select_seconds"] += selecting.seconds
                 new_ids = chosen["video_id"].tolist()
                 answers = self.oracle.annotate(new_ids, random_state=self._seed(state.seed, state.step + 1, 2))
                 state.selections.extend(
@@ -232,7 +248,9 @@ class ActiveLearningLoop:
                 state.labelled = state.labelled + new_ids
                 state.annotations = pd.concat([state.annotations, answers], ignore_index=True)
                 bar.update(len(new_ids))
-            state.history.append(row)
+            if row is not None:
+                state.history.append({**row, **state.pending})
+                state.pending = dict.fromkeys(TIMING_COLUMNS, 0.0)
             state.step += 1
             self._save(state)
         bar.close()

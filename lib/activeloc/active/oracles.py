@@ -67,7 +67,9 @@ class SimulatedOracle(BaseEstimator):
         if len(unknown):
             raise AnnotationError(f"the oracle has no annotation for {list(unknown[:5])}", video=unknown[0])
         inst = self.ground_truth.instances
-        inst = inst[inst["video_id"].isin(video_ids)].reset_index(drop=True)
+        by_video = self._rows_by_video()
+        rows = [by_video[v] for v in video_ids if v in by_video]
+        inst = inst.iloc[np.sort(np.concatenate(rows)) if rows else []].reset_index(drop=True)
         if self.noise <= 0 or inst.empty:
             return inst[INSTANCE_COLUMNS].copy()
         rng = check_random_state(random_state)
@@ -78,6 +80,16 @@ class SimulatedOracle(BaseEstimator):
         out = inst[INSTANCE_COLUMNS].copy()
         out[["t_start", "t_end"]] = np.array(moved, dtype=float).reshape(-1, 2)
         return out
+
+
+    def _rows_by_video(self) -> dict:
+        """Row positions of each video's instances, found once: the loop asks at every step."""
+        cached = self.__dict__.get("_rows")
+        if cached is None or cached[0] is not self.ground_truth:
+            videos = self.ground_truth.instances["video_id"]
+            cached = (self.ground_truth, pd.Series(np.arange(len(videos))).groupby(videos.to_numpy(dtype=object)).indices)
+            self._rows = cached
+        return cached[1]
 
 
 class PendingAnnotations(LookupError):

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import InputError
+from ..core.ids import among
 from ..core.io import write_json_atomic
 
 SUBSETS = ("training", "validation", "testing")
@@ -107,7 +108,7 @@ class GroundTruth:
         missing = video_ids.difference(self.videos.index)
         if len(missing):
             raise KeyError(f"unknown video ids: {list(missing[:5])}")
-        inst = self.instances[self.instances["video_id"].isin(video_ids)].reset_index(drop=True)
+        inst = self.instances[among(self.instances["video_id"], video_ids)].reset_index(drop=True)
         return GroundTruth(self.videos.loc[video_ids], inst, self.version, self.taxonomy)
 
     def subset(self, name: str) -> GroundTruth:

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import InputError, one_line
+from ..core.ids import among
 from ..core.fingerprint import files_fingerprint
 from ..core.io import write_json_atomic, write_text_atomic
 from .annotations import GroundTruth, read_ground_truth, write_ground_truth
@@ -107,7 +108,7 @@ class Dataset(VideoSet):
             video_ids = splits.index if splits is not None else ground_truth.videos.index
         super().__init__(features, ground_truth.durations(), video_ids, derived=derived)
         self._ground_truth = ground_truth
-        self.splits = None if splits is None else splits[splits.index.isin(self.video_ids)]
+        self.splits = None if splits is None else splits[among(splits.index, self.video_ids)]
 
     @functools.cached_property
     def ground_truth(self) -> GroundTruth:

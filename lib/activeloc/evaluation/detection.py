@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import InputError
+from ..core.ids import among
 from ..data.annotations import AnnotationError
 from ..localization.segments import grouped_ranking, segment_iou
 
@@ -177,7 +178,7 @@ def evaluate_detections(
     )
     evaluated = ground_truth["video_id"] if video_ids is None else video_ids
     outside_count = _count_with_warning(
-        ~predictions["video_id"].isin(pd.Index(evaluated)).to_numpy(),
+        ~among(predictions["video_id"], evaluated),
         predictions["video_id"], "predictions for videos outside the ground truth evaluated",
     )
 

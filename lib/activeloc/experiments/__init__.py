@@ -5,9 +5,10 @@ from .grid import cell_id, make_cells, run_cell, run_grid
 from .inputs import DatasetChanged, StudyData, load_study_data
 from .parallel import parallel_backend
 from .storage import read_table
-from .studies import (SelectionStudy, attention_transfer, full_data_reference, learning_curve, selection_study)
+from .studies import (SelectionStudy, attention_transfer, full_data_reference, learning_curve, selection_study,
+                      stage_ablation)
 
 __all__ = ["DatasetChanged", "SelectionStudy", "StudyData", "attention_transfer", "bootstrap_report",
-           "bootstrapped_selector", "cell_id", "full_data_reference", "learning_curve", "load_study_data",
+           "bootstrapped_selector", "cell_id", "full_data_reference", "learning_curve", "load_study_data", "stage_ablation",
            "make_cells", "parallel_backend", "read_table", "run_cell", "run_grid", "selection_study",
            "selector_artefact"]

@@ -43,7 +43,7 @@ def default_localizer() -> StageWiseLocalizer:
 
 def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, localizer=None, selection_videos=None,
                testing_videos=None, knowledge_videos=None, initial_ratio: float = 0.1,
-               selector_params: dict | None = None) -> list[dict]:
+               evaluate_every: float | None = None, selector_params: dict | None = None) -> list[dict]:
     """The grid as a list of cells (see the module docstring). ``localizer``: the template every
     run clones and every learned selector learns with (None: :func:`default_localizer`).
     ``selector_params``: per selector name, its parameters (a ``-per-second`` variant without its
@@ -51,7 +51,8 @@ def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, localizer=
     common = {"dataset_dir": str(check_dataset_folder(dataset_dir)), "dataset": dataset_fingerprint(dataset_dir),
               "code": code_fingerprint(), "localizer": localizer if localizer is not None else default_localizer(),
               "selection_videos": selection_videos or None, "testing_videos": testing_videos or None,
-              "knowledge_videos": knowledge_videos or None, "initial_ratio": initial_ratio}
+              "knowledge_videos": knowledge_videos or None, "initial_ratio": initial_ratio,
+              "evaluate_every": evaluate_every or None}
     selector_params = selector_params or {}
     selectors, batch_sizes, noises, seeds = (list(dict.fromkeys(values)) for values in  # each once
                                              (selectors, batch_sizes, noises, seeds))
@@ -93,7 +94,7 @@ def run_cell(cell: dict, out_dir: str) -> str:
     loop = ActiveLearningLoop(
         clone(cell["localizer"]), bootstrapped_selector(cell, data.knowledge),
         SimulatedOracle(data.selection.ground_truth, noise=cell["noise"]), batch_size=cell["batch_size"],
-        initial_ratio=cell["initial_ratio"], checkpoint=out / "checkpoints" / f"{cid}.joblib",
+        initial_ratio=cell["initial_ratio"], evaluate_every=cell["evaluate_every"], checkpoint=out / "checkpoints" / f"{cid}.joblib",
         run_id=cid, random_state=cell["seed"],
     )
     result = loop.run(data.selection, data.testing, progress=False)

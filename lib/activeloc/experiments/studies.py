@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from ..core.timing import timed
 from ..data.splits import draw_subset
 from ..evaluation.curves import aggregate, paired_differences, summarize_runs, with_fraction_of_full
-from ..evaluation.detection import attention_map, evaluate_localizer
+from ..evaluation.detection import attention_map, evaluate_detections, evaluate_localizer
 from .bootstraps import bootstrap_report
 from .grid import make_cells, run_grid, study_data
 
@@ -46,6 +46,27 @@ def learning_curve(localizer, train, test, ratios, seeds) -> pd.DataFrame:
     full = curve.loc[curve["ratio"] == curve["ratio"].max(), "average_mAP"].mean()
     curve["fraction_of_full"] = curve["average_mAP"] / full
     return curve
+
+
+def stage_ablation(variants: dict, selection, testing, tiou_thresholds) -> pd.DataFrame:
+    """Each localizer of ``variants`` (name -> unfitted localizer) fitted on all of ``selection``:
+    one row per variant with ``fit_seconds``, ``average_mAP`` (ActivityNet's 0.5:0.95), mAP at each
+    of ``tiou_thresholds``, ``convergence_warnings``, and ``relative_to_first``: its average mAP
+    over the first variant's."""
+    rows = []
+    for name, localizer in tqdm(variants.items(), desc="stages", unit="fit"):
+        model = clone(localizer)
+        with timed() as fit:
+            model.fit(selection)
+        detections = model.predict(testing)
+        at = evaluate_detections(testing.instances, detections, tiou_thresholds)
+        rows.append({"stages": name, "fit_seconds": fit.seconds,
+                     "average_mAP": evaluate_detections(testing.instances, detections).average_mAP,
+                     **{f"mAP@{t:.2f}": m for t, m in zip(at.tiou_thresholds, at.mAP)},
+                     "convergence_warnings": model.convergence_warnings_})
+    table = pd.DataFrame(rows)
+    table["relative_to_first"] = table["average_mAP"] / table["average_mAP"].iloc[0]
+    return table
 
 
 def full_data_reference(localizer, selection, testing, seeds) -> pd.DataFrame:
@@ -128,11 +149,13 @@ class SelectionStudy:
 
 def selection_study(dataset_dir, out_dir, selectors, batch_sizes, noises, seeds, *, localizer=None,
                     selection_videos=None, testing_videos=None, knowledge_videos=None, n_jobs: int = 1,
-                    scheduler: str | None = None, selector_params: dict | None = None) -> SelectionStudy:
+                    scheduler: str | None = None, selector_params: dict | None = None,
+                    evaluate_every: float | None = None) -> SelectionStudy:
     """Run a grid (see :func:`~activeloc.experiments.grid.make_cells`) and summarise it."""
     cells = make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, localizer=localizer,
                        selection_videos=selection_videos, testing_videos=testing_videos,
-                       knowledge_videos=knowledge_videos, selector_params=selector_params)
+                       knowledge_videos=knowledge_videos, selector_params=selector_params,
+                       evaluate_every=evaluate_every)
     history = run_grid(cells, out_dir, n_jobs=n_jobs, scheduler=scheduler)
     data = study_data(cells[0])
     reference = full_data_reference(cells[0]["localizer"], data.selection, data.testing, seeds)

@@ -64,6 +64,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ..core.errors import InputError
+from ..core.ids import among
 from ..data.dataset import Dataset, VideoSet
 from .encoding import CandidateMatrix, SegmentEncoder, candidate_matrix
 from .proposals import SlidingWindows
@@ -72,6 +73,7 @@ from .statistics import CandidateStatistics, annotation_fingerprints
 
 SCORE_MODES = ("product", "video", "attention")
 STAGES = ("exact", "paper")
+DECISION_GAP = 256  # rows (about two videos' candidates): computing a gap costs less than a separate product
 CLASSIFIER_ROWS = ("positives", "top_k")
 
 
@@ -186,8 +188,7 @@ class StageWiseLocalizer(BaseEstimator):
         new = [v for v in ids if v not in held]
         if new:
             instances = dataset.instances
-            of_new = pd.Index(new).get_indexer(instances["video_id"].to_numpy(dtype=object)) >= 0
-            stats.add(cm, new, instances[of_new], prints)
+            stats.add(cm, new, instances[among(instances["video_id"], new)], prints)
         self._statistics_matrix = weakref.ref(cm)
         return stats
 
@@ -244,7 +245,9 @@ class StageWiseLocalizer(BaseEstimator):
         class_means = sums / counts[:, None]
         within = (pos.gram - (class_means * counts[:, None]).T @ class_means) / outer_scale
         covariance = within / max(pos.n - len(labels), 1)
-        average = np.trace(covariance) / len(covariance)
+        # Floored, so that the shrunk covariance stays invertible when the positives are too few to
+        # vary (a single training video can have one positive candidate).
+        average = max(np.trace(covariance) / len(covariance), 1e-3)
         shrunk = (1 - self.classifier_shrinkage) * covariance + self.classifier_shrinkage * average * np.eye(len(covariance))
         centres = (class_means - mean) / scale  # (classes, D), standardised
         weights = _solve_spd(shrunk, centres.T)  # (D, classes)
@@ -282,7 +285,7 @@ class StageWiseLocalizer(BaseEstimator):
         self.intercept_ = float(svm.intercept_[0] - (svm.coef_[0] * self.mean_ / self.scale_).sum())
         # Platt scaling on the candidates of the training videos (an even sample of at most 200,000:
         # two parameters need no more, and Newton's method then takes a fraction of a second).
-        decision = self._decision(cm)[rows]
+        decision = self._decision(cm, rows)
         step = max(1, len(rows) // 200_000)
         platt = LogisticRegression(C=1e4, solver="newton-cholesky").fit(decision[::step, None], positive[::step])
         self.platt_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
@@ -326,20 +329,30 @@ class StageWiseLocalizer(BaseEstimator):
         cm = candidate_matrix(videos, self.proposals, self.encoder)
         rows, owner = cm.rows(videos.video_ids)
         a, b = self.platt_
-        return cm, rows, owner, 1 / (1 + np.exp(-(a * self._decision(cm)[rows] + b)))
+        return cm, rows, owner, 1 / (1 + np.exp(-(a * self._decision(cm, rows) + b)))
 
-    def _decision(self, cm: CandidateMatrix) -> np.ndarray:
-        """SVM decision values of every candidate of the matrix: one product over the whole matrix
-        costs less than gathering the rows of a subset first, which would copy them. Kept until
-        the next fit, since a loop step reads them three times (fit, selection, prediction)."""
-        cached = self.__dict__.get("_decision_cache")
-        if cached is None or cached[0]() is not cm or cached[1] is not self.coef_:
-            cached = (weakref.ref(cm), self.coef_, cm.features @ self.coef_ + np.float32(self.intercept_))
-            self._decision_cache = cached
-        return cached[2]
+    def _decision(self, cm: CandidateMatrix, rows: np.ndarray) -> np.ndarray:
+        """Decision values of the candidates ``rows`` of the matrix, kept until the next fit (a
+        loop step reads them for the selection and for the prediction). Computed by products over
+        slices of the matrix, one per run of rows (gaps of up to :data:`DECISION_GAP` rows computed
+        too): no gathered copy, and a cost that follows the shrinking pool."""
+        cache = self.__dict__.get("_decision_cache")
+        if cache is None or cache["matrix"]() is not cm or cache["coef"] is not self.coef_:
+            cache = {"matrix": weakref.ref(cm), "coef": self.coef_,
+                     "values": np.empty(len(cm.features), np.float32), "done": np.zeros(len(cm.features), bool)}
+            self._decision_cache = cache
+        need = rows[~cache["done"][rows]]
+        if len(need):
+            if (np.diff(need) <= 0).any():
+                need = np.unique(need)
+            breaks = np.flatnonzero(np.diff(need) > DECISION_GAP) + 1
+            for start, end in zip(need[np.r_[0, breaks]], need[np.r_[breaks - 1, len(need) - 1]] + 1):
+                cache["values"][start:end] = cm.features[start:end] @ self.coef_ + np.float32(self.intercept_)
+                cache["done"][start:end] = True
+        return cache["values"][rows]
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: Python 3.11 hands out the instance's own __dict__
         for derived in ("_decision_cache", "_statistics_matrix"):  # tied to a candidate matrix: not saved
             state.pop(derived, None)
         return state
@@ -348,15 +361,17 @@ class StageWiseLocalizer(BaseEstimator):
         check_is_fitted(self, "classifier_classes_")
         if self.classifier_classes_ is None:
             raise ValueError("only the attention module is fitted (fit_attention): no class posteriors")
-        out = np.zeros((len(features), len(self.classes_)))
-        if len(features):
-            # A softmax in place on the float32 scores: the array is (top-k of every pool video) x classes.
-            scores = features @ self.class_coef_.T
-            scores += self.class_intercept_.astype(np.float32)
+        # A softmax in place on float32 scores: the array is (top-k of every pool video) x classes.
+        scores = features @ self.class_coef_.T
+        scores += self.class_intercept_.astype(np.float32)
+        if len(scores):
             scores -= scores.max(axis=1, keepdims=True)
-            np.exp(scores, out=scores)
-            scores /= scores.sum(axis=1, keepdims=True)
-            out[:, self.classifier_classes_] = scores
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        if len(self.classifier_classes_) == len(self.classes_):
+            return scores
+        out = np.zeros((len(features), len(self.classes_)), dtype=np.float32)
+        out[:, self.classifier_classes_] = scores
         return out
 
     def attention_scores(self, videos: VideoSet) -> dict[str, np.ndarray]:

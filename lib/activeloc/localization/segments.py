@@ -46,9 +46,25 @@ def grouped_ranking(groups, scores) -> tuple[np.ndarray, np.ndarray]:
 
 
 def top_k_per_group(scores, groups, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest scores of each group, grouped, best first (ties: first)."""
-    order, rank = grouped_ranking(groups, scores)
-    return order[rank < k]
+    """Indices of the ``k`` highest scores of each group, grouped, best first (ties: first).
+
+    The same as the first ``k`` of :func:`grouped_ranking` per group, but each group's scores are
+    laid out in one row of a padded matrix and sorted row-wise: a video's hundred candidates sort
+    in a fraction of the time one sort of every candidate of every video takes.
+    """
+    groups = np.asarray(groups)
+    scores = np.asarray(scores, dtype=float)
+    if len(scores) == 0:
+        return np.zeros(0, dtype=np.intp)
+    by_group = np.argsort(groups, kind="stable")
+    grouped = groups[by_group]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    sizes = np.diff(np.r_[starts, len(grouped)])
+    # NaN pads sort after every score (and after a real NaN, which comes earlier in its row).
+    padded = np.full((len(starts), sizes.max()), np.nan)
+    padded[np.repeat(np.arange(len(starts)), sizes), np.arange(len(grouped)) - np.repeat(starts, sizes)] = -scores[by_group]
+    ranked = np.argsort(padded, axis=1, kind="stable")[:, :k]
+    return by_group[(starts[:, None] + ranked)[ranked < sizes[:, None]]]
 
 
 def grouped_nms(groups: np.ndarray, segments: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
