@@ -188,3 +188,15 @@ def test_mcle_per_second_picks_shorter_videos(data, fitted):
     cheap = ready("mcle-per-second", data).select(loc, labelled, pool, 12, random_state=0)
     plain = ready("mcle", data).select(loc, labelled, pool, 12, random_state=0)
     assert pool.durations().loc[cheap["video_id"]].mean() < pool.durations().loc[plain["video_id"]].mean()
+
+
+def test_video_means_match_numpy_per_video():
+    from activeloc.active.histograms import video_means
+
+    rng = np.random.default_rng(0)
+    scores = {f"v{i}": rng.random(rng.integers(0, 6)) for i in range(30)}
+    order = list(scores)[::-1]
+    expected = [scores[v].mean() if len(scores[v]) else np.nan for v in order]
+    np.testing.assert_allclose(video_means(scores, order), expected, rtol=1e-12)
+    squares = [np.mean(scores[v] ** 2) if len(scores[v]) else np.nan for v in order]
+    np.testing.assert_allclose(video_means(scores, order, square=True), squares, rtol=1e-12)

@@ -50,7 +50,7 @@ from ..evaluation.detection import attention_map
 from ..localization.encoding import candidate_matrix
 from ..localization.localizer import StageWiseLocalizer
 from .base import LearnedSelector
-from .histograms import video_histograms
+from .histograms import video_histograms, video_means
 
 N_PROJECTIONS = 8
 BINS = 10
@@ -74,7 +74,8 @@ def pair_features(localizer: StageWiseLocalizer, pool) -> np.ndarray:
     projections = np.random.default_rng(0).standard_normal((N_PROJECTIONS, len(coef))) / np.sqrt(len(coef))
     state_row = [np.linalg.norm(coef), state["intercept"], *state["platt"], *(projections @ coef),
                  np.log1p(state["n_training_videos"]), state["positive_fraction"], everything.mean(), everything.std()]
-    spread = np.array([[scores[v].mean(), scores[v].std()] for v in pool.video_ids]).reshape(-1, 2)
+    mean = video_means(scores, pool.video_ids)
+    spread = np.column_stack([mean, np.sqrt(np.maximum(video_means(scores, pool.video_ids, square=True) - mean**2, 0))])
     videos = np.hstack([video_histograms(scores, pool.video_ids, BINS), spread])
     return np.hstack([np.tile(state_row, (len(videos), 1)), videos])
 

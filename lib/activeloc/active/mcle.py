@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..localization.localizer import StageWiseLocalizer
 from .base import LearnedSelector, batch_length, empty_selection, per_cost
+from .histograms import video_means
 
 
 class MCLESelector(LearnedSelector):
@@ -55,7 +56,7 @@ class MCLESelector(LearnedSelector):
         check_is_fitted(self, "prior_", msg="MCLESelector has no prior: call fit(knowledge_source) first")
         current = localizer.attention_scores(pool)
         prior = self.prior_.attention_scores(pool)
-        conflict = np.array([np.abs(prior[v] - current[v]).mean() for v in pool.video_ids])
+        conflict = video_means({v: np.abs(prior[v] - current[v]) for v in pool.video_ids}, pool.video_ids)
         predicted = localizer.video_class_probabilities(pool).argmax(axis=1)
         seen = labelled.instances.drop_duplicates(["video_id", "label"])["label"].value_counts()
         counts = seen.reindex(localizer.classes_).fillna(0).to_numpy(dtype=float)
@@ -78,7 +79,11 @@ class MCLESelector(LearnedSelector):
         picks, utilities = [], []
         for _ in range(n):
             utility = conflict / (1 + counts[predicted]) ** self.balance
-            best = np.lexsort((tie_break, -np.where(available, utility, -np.inf)))[0]
+            # The highest utility still available, ties to the lowest tie-break draw (one pass,
+            # where a sort of the pool per pick cost most of a step).
+            open_utility = np.where(available, utility, -np.inf)
+            tied = np.flatnonzero(open_utility == open_utility.max())
+            best = tied[np.argmin(tie_break[tied])]
             picks.append(best)
             utilities.append(utility[best])
             available[best] = False
