@@ -50,7 +50,10 @@ def _connected(scheduler: str, seconds: float = 20.0):
     attempt.start()
     attempt.join(seconds + 5)
     if "client" in outcome:
-        return outcome["client"]
+        client = outcome["client"]
+        if "dashboard" in client.scheduler_info().get("services", {}):  # served when bokeh is installed
+            tqdm.write(f"Dask dashboard: {client.dashboard_link}")
+        return client
     reason = outcome.get("error", f"no answer within {seconds + 5:.0f} s")
     raise SchedulerUnreachable(f"Dask scheduler {scheduler!r}: cannot connect ({reason})")
 
