@@ -717,3 +717,23 @@ def test_reproduce_refuses_a_notebook_whose_dataset_is_missing_before_running_an
     status, err = _cli(capsys, "reproduce", "--profile", "tiny", "--only", "03")
     assert status == 2 and "03-selection-ablation reads the dataset that 01-dataset writes, which is not complete" in err
     assert "--only 01" in err and not list((project / "reports" / "notebooks").glob("*.ipynb"))
+
+
+def _leak_allowance_after_prepare():
+    from joblib.externals.loky import process_executor
+
+    from activeloc.core.workers import prepare_worker
+
+    prepare_worker()
+    return process_executor._MAX_MEMORY_LEAK_SIZE
+
+
+@pytest.mark.slow
+def test_a_loky_worker_keeps_its_cached_study_data():
+    """A prepared worker may hold a study's candidate matrix without loky restarting it as a leak."""
+    from joblib import Parallel, delayed
+
+    from activeloc.core.workers import CACHE_ALLOWANCE
+
+    allowances = Parallel(n_jobs=2)(delayed(_leak_allowance_after_prepare)() for _ in range(2))
+    assert min(allowances) >= CACHE_ALLOWANCE >= 2**30
