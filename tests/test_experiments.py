@@ -60,7 +60,7 @@ def test_grid_on_a_dask_cluster(dataset_dir, tmp_path, capsys):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         history = run_grid(cells(dataset_dir, seeds=(0,)), tmp_path / "dask", scheduler=cluster.scheduler_address)
         # The cluster extra brings bokeh, so the scheduler serves its dashboard, and the grid says where.
-        link = re.search(r"Dask dashboard: (\S+)", capsys.readouterr().err).group(1)
+        link = re.search(r"Dask dashboard: (\S+)", capsys.readouterr().out).group(1)
         with urllib.request.urlopen(link, timeout=30) as page:
             assert page.status == 200 and b"Dask" in page.read()
     local = run_grid(cells(dataset_dir, seeds=(0,)), tmp_path / "local")

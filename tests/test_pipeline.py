@@ -60,6 +60,12 @@ def test_pipeline_tiny(project, capfd):
         assert 0.6 < recall.loc["ActivityNet 1.3 validation", "AR@100"] < 0.72
     ablation = pd.read_csv(tables / "localizer_ablation.csv")
     assert len(ablation) == 12
+    stages = pd.read_csv(tables / "localizer_stages.csv")
+    assert stages["stages"].str.startswith(("exact", "paper")).tolist() == [True] * 3 and stages["relative_to_first"].iloc[0] == 1
+    # The paper's protocol: every noise-free run ends on the full-data model, at 1.0 of its mAP.
+    curves = pd.read_csv(tables / "selection_ablation_curves.csv")
+    last = curves[curves["labelled_ratio"] == 1.0]
+    assert len(last) == curves["run_id"].nunique() and np.allclose(last["fraction_of_full"], 1.0, atol=1e-9)
     # Figure 3: three tables with the columns, one row per selector (and setting), three figures.
     left = pd.read_csv(tables / "selection_ablation.csv")
     assert {"selector", "aulc_mean", "aulc_ci_low", "aulc_ci_high", "ratio_to_80pct_mean"} <= set(left.columns)
@@ -113,6 +119,7 @@ def test_pipeline_tiny(project, capfd):
         assert set(pd.read_csv(tables / "activitynet" / "noise.csv")["noise"]) == {0.2}
         for name in ("fig3_left", "fig3_center", "fig3_right"):
             assert (project / "reports" / "figures" / "activitynet" / f"{name}.png").stat().st_size > 10_000
+
 
 
 @pytest.mark.realdata
