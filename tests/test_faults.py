@@ -608,7 +608,7 @@ def _simulate_argv(dataset, out):
     import sys
 
     return [sys.executable, "-m", "activeloc.cli", "simulate", "--dataset", str(dataset), "--out", str(out),
-            "--selectors", "random,uncertainty", "--seeds", "0,1", "--jobs", "2"]
+            "--selectors", "random,uncertainty", "--seeds", "0,1,2", "--batch-sizes", "4", "--jobs", "2"]
 
 
 def _start_simulate(dataset, out):
