@@ -614,7 +614,10 @@ def _simulate_argv(dataset, out):
 def _start_simulate(dataset, out):
     import subprocess
 
-    return subprocess.Popen(_simulate_argv(dataset, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT at its default, as in a terminal: a shell running this suite in the background passes
+    # it on ignored, and Python then never turns it into KeyboardInterrupt.
+    return subprocess.Popen(_simulate_argv(dataset, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_checkpoint(out, proc, seconds=120):
