@@ -93,3 +93,38 @@ def test_a_subset_shows_its_own_videos_only(ds):
 def test_load_names_a_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="ground_truth.json"):
         load_dataset(tmp_path)
+
+
+def test_a_dataset_folder_keeps_its_candidates_for_the_next_process(tmp_path, ds):
+    splits = make_splits(ds.ground_truth, random_state=0)
+    save_dataset(tmp_path, ds.ground_truth, ds.features, splits, {"seed": 4})
+    built = candidate_matrix(load_dataset(tmp_path), SlidingWindows(), SegmentEncoder())
+    stored = list((tmp_path / "derived").rglob("*.joblib"))
+    assert len(stored) == 1 and stored[0].parent.name == dataset_fingerprint(tmp_path)
+
+    def refuse(*args):
+        raise AssertionError("built again although it was stored")
+
+    again = load_dataset(tmp_path).derived.get(("candidates", SlidingWindows(), SegmentEncoder()), refuse)
+    assert isinstance(again.features, np.memmap) and not again.features.flags.writeable  # mapped, shared, read-only
+    np.testing.assert_array_equal(again.features, built.features)
+    np.testing.assert_array_equal(again.segments, built.segments)
+    assert again.video_ids == built.video_ids
+    # Another universe (a subset made first) is another value.
+    part = load_dataset(tmp_path).subset(splits.index[:30])
+    assert candidate_matrix(Dataset(part.ground_truth, part.features, part.video_ids,
+                                    derived=type(part.derived)(part.video_ids, part.derived.store)),
+                            SlidingWindows(), SegmentEncoder()).video_ids == list(splits.index[:30])
+    assert len(list((tmp_path / "derived").rglob("*.joblib"))) == 2
+
+    garbled = stored[0].with_name("garbled")  # replaced, not rewritten in place: `built` still maps the file
+    garbled.write_bytes(b"not a pickle")
+    garbled.replace(stored[0])  # an unreadable file is reported by path and built again
+    with pytest.warns(UserWarning, match=f"{stored[0].name}: unreadable"):
+        rebuilt = candidate_matrix(load_dataset(tmp_path), SlidingWindows(), SegmentEncoder())
+    np.testing.assert_array_equal(rebuilt.features, built.features)
+
+    other, feats = make_activitynet_like(120, 6, feature_dim=8, random_state=5)
+    save_dataset(tmp_path, other, feats, make_splits(other, random_state=0), {"seed": 4})
+    candidate_matrix(load_dataset(tmp_path), SlidingWindows(), SegmentEncoder())  # what the old content gave goes
+    assert [p.name for p in (tmp_path / "derived").iterdir()] == [dataset_fingerprint(tmp_path)]

@@ -70,6 +70,25 @@ def test_exposes_attention_posteriors_and_state(small, fitted):
     assert 0 < state["positive_fraction"] < 1
 
 
+def test_attention_scores_of_any_videos_in_any_order_match_the_features(small):
+    train, test = small
+    model = StageWiseLocalizer().fit(train)
+    cm = candidate_matrix(test, model.proposals, model.encoder)
+    a, b = model.platt_
+
+    def by_hand(vid):
+        rows = slice(cm.offsets[cm.position[vid]], cm.offsets[cm.position[vid] + 1])
+        return 1 / (1 + np.exp(-(a * (cm.features[rows].astype(float) @ model.coef_.astype(float) + model.intercept_) + b)))
+
+    rng = np.random.default_rng(0)
+    # A scattered few first (a partial cache), then a shuffled order, then one range in order.
+    for ids in (list(test.video_ids[3:60:7]), list(rng.permutation(test.video_ids)), list(test.video_ids[10:40])):
+        scores = model.attention_scores(test.subset(ids).without_labels())
+        assert list(scores) == ids
+        for vid in ids:
+            np.testing.assert_allclose(scores[vid], by_hand(vid), rtol=1e-4, atol=1e-6)
+
+
 def test_standardisation_is_fitted_on_the_training_videos_only(small, fitted):
     """The mean and spread come from the training videos' candidates; other videos sharing the
     candidate matrix (pool, Testing) change nothing in the fit."""

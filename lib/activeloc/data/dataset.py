@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import warnings
 from pathlib import Path
 
+import joblib
 import pandas as pd
 
 from ..core.errors import InputError, one_line
 from ..core.ids import among
-from ..core.fingerprint import files_fingerprint
-from ..core.io import write_json_atomic, write_text_atomic
+from ..core.fingerprint import code_fingerprint, files_fingerprint
+from ..core.io import dump_atomic, write_json_atomic, write_text_atomic
 from .annotations import GroundTruth, read_ground_truth, write_ground_truth
 from .features import FeatureStore, HDF5FeatureStore, write_hdf5_features
 from .splits import SPLITS
@@ -40,17 +43,46 @@ class LabelBlindError(AttributeError):
 class DerivedData:
     """Values derived deterministically from the features of ``universe``'s videos, built once on
     first use and shared by every subset. Keys must be hashable values that say what the value
-    is computed from (e.g. a proposal source and an encoder, both frozen)."""
+    is computed from (e.g. a proposal source and an encoder, both frozen).
 
-    def __init__(self, universe):
+    ``store``: a folder where each value is also kept on disk (for a dataset folder, its
+    ``derived/<fingerprint>/``), named by a digest of its key, its universe and the code's
+    fingerprint. Another process then maps the stored value instead of building it again (the
+    candidate matrix takes tens of seconds to encode), and the processes of a parallel grid share
+    one copy of it in memory: its arrays are memory-mapped, read-only.
+    """
+
+    def __init__(self, universe, store: str | os.PathLike | None = None):
         self.universe = list(universe)
+        self.store = None if store is None else Path(store)
         self._values: dict = {}
 
     def get(self, key, build):
         """The value for ``key``, built as ``build(universe)`` the first time."""
         if key not in self._values:
-            self._values[key] = build(self.universe)
+            self._values[key] = build(self.universe) if self.store is None else self._stored(key, build)
         return self._values[key]
+
+    def _stored(self, key, build):
+        code = code_fingerprint()
+        path = self.store / f"{code}-{joblib.hash((key, self.universe), hash_name='sha1')[:16]}.joblib"
+        try:
+            return joblib.load(path, mmap_mode="r")
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # unreadable (cut short by a crash of its writer): built again
+            warnings.warn(f"{path}: unreadable stored value ({one_line(exc)}); building it again", stacklevel=3)
+        value = build(self.universe)
+        try:
+            dump_atomic(value, path)
+        except OSError as exc:  # a full or read-only disk costs time, not the result
+            warnings.warn(f"{path}: could not store the derived value ({one_line(exc)}); it lives in memory only",
+                          stacklevel=3)
+            return value
+        for old in self.store.glob("*.joblib"):  # what older code derived will not be read again
+            if not old.name.startswith(f"{code}-"):
+                old.unlink(missing_ok=True)
+        return joblib.load(path, mmap_mode="r")
 
 
 class VideoSet:
@@ -171,7 +203,19 @@ def load_dataset(folder: str | os.PathLike) -> Dataset:
     gt = read_ground_truth(folder / "ground_truth.json")
     splits = _read_splits(folder / "splits.csv", gt)
     store = HDF5FeatureStore(folder / "features.h5", gt.durations().to_dict())
-    return Dataset(gt, store, list(splits.index), splits)
+    return Dataset(gt, store, list(splits.index), splits, derived=DerivedData(splits.index, derived_store(folder)))
+
+
+def derived_store(folder: str | os.PathLike) -> Path:
+    """Where the values derived from a dataset folder's content are stored: ``derived/<fingerprint>``
+    inside it (what was derived from an earlier content of the folder is removed)."""
+    folder = Path(folder)
+    current = dataset_fingerprint(folder)
+    if (folder / "derived").is_dir():
+        for old in (folder / "derived").iterdir():
+            if old.name != current:
+                shutil.rmtree(old, ignore_errors=True)  # a process still mapping a file keeps it until it is done
+    return folder / "derived" / current
 
 
 def _read_splits(path: Path, ground_truth: GroundTruth) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..core.errors import InputError
-from ..data.dataset import Dataset, dataset_fingerprint, load_dataset
+from ..data.dataset import Dataset, DerivedData, dataset_fingerprint, load_dataset
 from ..data.splits import draw_subset
 
 
@@ -50,5 +50,7 @@ def _load(folder: str, fingerprint: str, selection_videos: int, testing_videos: 
               for name, n in (("selection", selection_videos), ("testing", testing_videos),
                               ("knowledge_source", knowledge_videos))]
     # One derived-data store for the three, so that candidates are encoded once for all of them.
-    data = Dataset(data.ground_truth, data.features, chosen[0] + chosen[1] + chosen[2], data.splits)
+    universe = chosen[0] + chosen[1] + chosen[2]
+    data = Dataset(data.ground_truth, data.features, universe, data.splits,
+                   derived=DerivedData(universe, data.derived.store))
     return StudyData(*(data.subset(ids) for ids in chosen), fingerprint)

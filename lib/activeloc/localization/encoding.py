@@ -117,7 +117,7 @@ class CandidateMatrix:
     def __contains__(self, video_id) -> bool:
         return video_id in self.position
 
-    def _positions(self, video_ids) -> np.ndarray:
+    def positions(self, video_ids) -> np.ndarray:
         """Each video's position in the matrix; a video without candidates is an error naming why."""
         missing = [v for v in video_ids if v not in self.position]
         if missing:
@@ -128,7 +128,7 @@ class CandidateMatrix:
 
     def rows(self, video_ids) -> tuple[np.ndarray, np.ndarray]:
         """Row indices of the candidates of ``video_ids`` and, per row, the position in ``video_ids``."""
-        pos = self._positions(video_ids)
+        pos = self.positions(video_ids)
         starts, ends = self.offsets[pos], self.offsets[pos + 1]
         counts = ends - starts
         owner = np.repeat(np.arange(len(pos)), counts)
@@ -152,7 +152,7 @@ class CandidateMatrix:
                 squares[lo:hi] = np.add.reduceat(np.square(block), starts, axis=0)
             self._moments = (np.diff(self.offsets), sums, squares)
         counts, sums, squares = self._moments
-        pos = self._positions(video_ids)
+        pos = self.positions(video_ids)
         return int(counts[pos].sum()), sums[pos].sum(axis=0), squares[pos].sum(axis=0)
 
     def overlaps(self, video_ids, instances: pd.DataFrame, labels):

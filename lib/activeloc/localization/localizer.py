@@ -73,7 +73,7 @@ from .statistics import CandidateStatistics, annotation_fingerprints
 
 SCORE_MODES = ("product", "video", "attention")
 STAGES = ("exact", "paper")
-DECISION_GAP = 256  # rows (about two videos' candidates): computing a gap costs less than a separate product
+DECISION_GAP = 2  # videos: computing their candidates costs less than a separate product
 CLASSIFIER_ROWS = ("positives", "top_k")
 
 
@@ -285,7 +285,7 @@ class StageWiseLocalizer(BaseEstimator):
         self.intercept_ = float(svm.intercept_[0] - (svm.coef_[0] * self.mean_ / self.scale_).sum())
         # Platt scaling on the candidates of the training videos (an even sample of at most 200,000:
         # two parameters need no more, and Newton's method then takes a fraction of a second).
-        decision = self._decision(cm, rows)
+        decision = self._decision(cm, ids, rows)
         step = max(1, len(rows) // 200_000)
         platt = LogisticRegression(C=1e4, solver="newton-cholesky").fit(decision[::step, None], positive[::step])
         self.platt_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
@@ -329,26 +329,32 @@ class StageWiseLocalizer(BaseEstimator):
         cm = candidate_matrix(videos, self.proposals, self.encoder)
         rows, owner = cm.rows(videos.video_ids)
         a, b = self.platt_
-        return cm, rows, owner, 1 / (1 + np.exp(-(a * self._decision(cm, rows) + b)))
+        return cm, rows, owner, 1 / (1 + np.exp(-(a * self._decision(cm, videos.video_ids, rows) + b)))
 
-    def _decision(self, cm: CandidateMatrix, rows: np.ndarray) -> np.ndarray:
-        """Decision values of the candidates ``rows`` of the matrix, kept until the next fit (a
-        loop step reads them for the selection and for the prediction). Computed by products over
-        slices of the matrix, one per run of rows (gaps of up to :data:`DECISION_GAP` rows computed
-        too): no gathered copy, and a cost that follows the shrinking pool."""
+    def _decision(self, cm: CandidateMatrix, video_ids, rows: np.ndarray) -> np.ndarray:
+        """Decision values of the candidates ``rows`` (those of ``video_ids``, as ``cm.rows`` gives
+        them), kept until the next fit (a loop step reads them for the selection and for the
+        prediction). Computed by one product per run of consecutive videos (gaps of up to
+        :data:`DECISION_GAP` videos computed too): no gathered copy of the matrix, bookkeeping per
+        video rather than per row, and a cost that follows the shrinking pool."""
         cache = self.__dict__.get("_decision_cache")
         if cache is None or cache["matrix"]() is not cm or cache["coef"] is not self.coef_:
             cache = {"matrix": weakref.ref(cm), "coef": self.coef_,
-                     "values": np.empty(len(cm.features), np.float32), "done": np.zeros(len(cm.features), bool)}
+                     "values": np.empty(len(cm.features), np.float32), "done": np.zeros(len(cm), bool)}
             self._decision_cache = cache
-        need = rows[~cache["done"][rows]]
+        wanted = np.zeros(len(cm), bool)
+        wanted[cm.positions(video_ids)] = True
+        need = np.flatnonzero(wanted & ~cache["done"])  # sorted, distinct
         if len(need):
-            if (np.diff(need) <= 0).any():
-                need = np.unique(need)
-            breaks = np.flatnonzero(np.diff(need) > DECISION_GAP) + 1
-            for start, end in zip(need[np.r_[0, breaks]], need[np.r_[breaks - 1, len(need) - 1]] + 1):
-                cache["values"][start:end] = cm.features[start:end] @ self.coef_ + np.float32(self.intercept_)
-                cache["done"][start:end] = True
+            breaks = np.flatnonzero(np.diff(need) > DECISION_GAP + 1) + 1
+            intercept, features, values = np.float32(self.intercept_), np.asarray(cm.features), cache["values"]
+            for first, last in zip(need[np.r_[0, breaks]], need[np.r_[breaks - 1, len(need) - 1]]):
+                start, end = cm.offsets[first], cm.offsets[last + 1]
+                np.matmul(features[start:end], self.coef_, out=values[start:end])
+                values[start:end] += intercept
+                cache["done"][first:last + 1] = True
+        if len(rows) and (np.diff(rows) == 1).all():  # one range (a split's videos in order): sliced, not gathered
+            return cache["values"][rows[0]:rows[-1] + 1].copy()
         return cache["values"][rows]
 
     def __getstate__(self):
