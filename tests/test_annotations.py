@@ -68,6 +68,7 @@ def mutate(path_keys, value):
     (("database", "vidA", "duration"), -1.0, "duration"),
     (("database", "vidA", "duration"), float("nan"), "duration"),
     (("database", "vidA", "subset"), "train", "subset"),
+    (("database", "vidA", "duration_estimated"), "yes", "duration_estimated"),
     (("database", "vidA", "annotations", 0, "segment"), [1.0, float("nan")], "annotations[0].segment[1]"),
     (("database", "vidA", "annotations", 0, "segment"), ["a", 2.0], "annotations[0].segment[0]"),
     (("database", "vidA", "annotations", 0, "segment"), [1.0], "annotations[0].segment"),

@@ -5,7 +5,11 @@ Results: ``{"version", "results": {id: [{"label", "score", "segment"}]}, "extern
 
 Structural errors (missing keys, wrong types, NaN times, unknown subsets, negative durations, a
 video id or the ``database``/``results`` key given twice, nesting too deep or numbers too long to
-read) raise :class:`AnnotationError` naming the file, the video and the field. Defects that real files carry (segments past the duration, empty or
+read) raise :class:`AnnotationError` naming the file, the video and the field.
+
+A video's optional ``duration_estimated`` field (true or false, beside ``duration``) says that its
+duration was estimated rather than measured (datasets such as Kinetics give none); tools that read
+the official layout ignore it, and :meth:`GroundTruth.estimated_durations` reads it. Defects that real files carry (segments past the duration, empty or
 reversed segments, exact duplicates) are repaired loudly: every repair is counted in the
 :class:`LoadReport` and listed in its ``repairs`` table, and a warning is issued.
 """
@@ -16,7 +20,7 @@ import json
 import math
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -27,15 +31,18 @@ from ..core.ids import among
 from ..core.io import write_json_atomic
 
 SUBSETS = ("training", "validation", "testing")
+ESTIMATED_FIELD = "duration_estimated"
 INSTANCE_COLUMNS = ["video_id", "t_start", "t_end", "label"]
 RESULT_COLUMNS = ["video_id", "t_start", "t_end", "label", "score"]
 
 
 class AnnotationError(InputError, ValueError):
-    """Bad annotation or results input; names the file, the video and the field at fault."""
+    """Bad annotation or results input; names the file, the line (of a line-based file), the video and
+    the field at fault."""
 
-    def __init__(self, message: str, *, path=None, video=None, field=None):
+    def __init__(self, message: str, *, path=None, line=None, video=None, field=None):
         self.path = None if path is None else str(path)
+        self.line = line
         # str(): ids read through pandas or numpy would otherwise show as np.str_('...').
         self.video = None if video is None else str(video)
         self.field = field
@@ -43,6 +50,7 @@ class AnnotationError(InputError, ValueError):
             part
             for part in (
                 self.path,
+                None if line is None else f"line {line}",
                 None if video is None else f"video {self.video!r}",
                 None if field is None else f"field {field!r}",
             )
@@ -56,7 +64,8 @@ class LoadReport:
     """What loading found and repaired. ``repairs`` lists each repair (video, index, field, action).
 
     ``dropped`` counts empty segments (start == end, or nothing left after clipping), ``reversed``
-    those whose start is after their end.
+    those whose start is after their end. Fields declared with ``repr=False`` are the listings
+    (``repairs``, and a subclass's own), which :meth:`to_dict` leaves out unless asked.
     """
 
     path: str | None
@@ -72,7 +81,9 @@ class LoadReport:
     def to_dict(self, with_repairs: bool = False) -> dict:
         out = asdict(self)
         if not with_repairs:
-            out.pop("repairs")
+            for listing in fields(self):
+                if not listing.repr:
+                    out.pop(listing.name)
         return out
 
 
@@ -101,6 +112,13 @@ class GroundTruth:
 
     def durations(self) -> pd.Series:
         return self.videos["duration"]
+
+    def estimated_durations(self) -> pd.Series:
+        """Per video, whether its duration was estimated (the ``duration_estimated`` field) rather than
+        given; False where the field is absent."""
+        if ESTIMATED_FIELD not in self.videos:
+            return pd.Series(False, index=self.videos.index, name=ESTIMATED_FIELD)
+        return self.videos[ESTIMATED_FIELD].eq(True).rename(ESTIMATED_FIELD)
 
     def select(self, video_ids) -> GroundTruth:
         """The ground truth restricted to ``video_ids`` (in that order)."""
@@ -242,6 +260,9 @@ def parse_ground_truth(data: dict, *, path=None, repair: bool = True) -> GroundT
         duration = _number(entry["duration"], path=path, video=vid, field_name="duration")
         if duration < 0:
             raise AnnotationError(f"negative duration {duration}", path=path, video=vid, field="duration")
+        if not isinstance(entry.get(ESTIMATED_FIELD, False), bool):
+            raise AnnotationError(f"expected true or false, got {entry[ESTIMATED_FIELD]!r}",
+                                  path=path, video=vid, field=ESTIMATED_FIELD)
         annotations = entry.get("annotations")
         if annotations is None:
             if subset != "testing":
