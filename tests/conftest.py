@@ -17,7 +17,10 @@ from activeloc.core.paths import ACTIVITYNET_FILE
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 ANET = SHARED / ACTIVITYNET_FILE
-REAL_DATA_FIXTURES = {"anet_path", "anet", "anet_raw", "shared_data"}
+KINETICS = {"annotations": SHARED / "kinetics-600" / "k600_val_temporal_annotations.txt",
+            "categories": SHARED / "kinetics-600" / "k600_categories.txt",
+            "clips": SHARED / "kinetics-600" / "kinetics-600_val_clips.csv"}
+REAL_DATA_FIXTURES = {"anet_path", "anet", "anet_raw", "shared_data", "kinetics_files"}
 
 
 def pytest_collection_modifyitems(items):
@@ -39,6 +42,15 @@ def anet_path(shared_data):
     if not ANET.is_file():
         pytest.skip(f"real ActivityNet annotations absent ({ANET}); real-data tests skipped")
     return ANET
+
+
+@pytest.fixture(scope="session")
+def kinetics_files(shared_data):
+    """The real Kinetics-600 annotation, category and clip files (skipped, saying why, when absent)."""
+    for path in KINETICS.values():
+        if not path.is_file():
+            pytest.skip(f"real Kinetics annotations absent ({path}); real-data tests skipped")
+    return KINETICS
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The ``activeloc`` command: validate annotations, evaluate detections, simulate runs, reproduce the notebooks.
+"""The ``activeloc`` command: validate and convert annotations, evaluate detections, simulate runs, reproduce
+the notebooks.
 
 Every option is checked before any work starts. A user error (a bad option, file, video or
 field) is one line on stderr and exit status 2; anything else is a bug, also one line (exit 1),
@@ -20,7 +21,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .core.errors import InputError, one_line
-from .data.annotations import SUBSETS, AnnotationError, read_ground_truth, read_results
+from .data.annotations import SUBSETS, AnnotationError, read_ground_truth, read_results, write_ground_truth
 from .evaluation.detection import evaluate_detections, parse_thresholds
 
 SEED_LIMIT = 2**32  # what numpy's seeding accepts
@@ -118,6 +119,37 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _convert_kinetics(args) -> int:
+    from .core.io import write_json_atomic
+    from .core.paths import activitynet_annotations
+    from .data.durations import DurationModel, calibrate_duration_model
+    from .data.kinetics import read_kinetics
+
+    _writable_folder(str(Path(args.out).resolve().parent), "--out")
+    activitynet_path = args.activitynet
+    if activitynet_path is None:
+        try:
+            activitynet_path = activitynet_annotations()
+        except FileNotFoundError:  # outside a project there is no ../shared/data to look in
+            pass
+    activitynet, model = None, DurationModel.fallback()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the load report below says it all
+        if activitynet_path is not None:
+            activitynet = read_ground_truth(activitynet_path)
+            model, _ = calibrate_duration_model(activitynet, name=str(activitynet_path))
+        gt = read_kinetics(args.annotations, args.categories, clips=args.clips, activitynet=activitynet,
+                           duration_model=model)
+    write_ground_truth(gt, args.out)
+    if args.report:
+        write_json_atomic(gt.report.to_dict(with_repairs=True), args.report, indent=1)
+    print(gt.report.summary())
+    if activitynet_path is None:
+        print("  no ActivityNet file (--activitynet, or ../shared/data): ids shared with it not checked")
+    print(f"wrote {args.out}" + (f" and the full load report to {args.report}" if args.report else ""))
+    return 0
+
+
 def _simulate(args) -> int:
     from .data.dataset import check_dataset_folder
     from .experiments.grid import make_cells, run_grid
@@ -182,6 +214,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-unknown-labels", action="store_true",
                    help="drop predictions whose label is not in the ground truth instead of failing")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("convert-kinetics", parents=[debug],
+                       help="Kinetics temporal annotations to an ActivityNet-layout file, with estimated durations")
+    p.add_argument("annotations", help="tab-separated youtube_id start_s end_s class_index")
+    p.add_argument("categories", help="class names, one a line (class_index counts from 0)")
+    p.add_argument("--clips", help="Kinetics clip list (label,youtube_id,time_start,time_end,split)")
+    p.add_argument("--activitynet", help="ActivityNet-layout file: calibrates the duration model and is checked "
+                   "for shared ids (default: ../shared/data's ActivityNet 1.3 where present, else fixed constants)")
+    p.add_argument("--out", required=True, help="the ActivityNet-layout JSON to write")
+    p.add_argument("--report", help="also write the full load report (counts and listings) as JSON here")
+    p.set_defaults(func=_convert_kinetics)
 
     p = sub.add_parser("simulate", parents=[debug],
                        help="run a grid of active-learning runs (selector x batch size x noise x seed)")
