@@ -1,5 +1,5 @@
-"""The ``activeloc`` command: validate and convert annotations, evaluate detections, simulate runs, reproduce
-the notebooks.
+"""The ``activeloc`` command: validate, convert and describe annotations, evaluate detections, simulate runs,
+reproduce the notebooks.
 
 Every option is checked before any work starts. A user error (a bad option, file, video or
 field) is one line on stderr and exit status 2; anything else is a bug, also one line (exit 1),
@@ -150,6 +150,28 @@ def _convert_kinetics(args) -> int:
     return 0
 
 
+def _stats(args) -> int:
+    from .data.attributes import EDGES, dataset_statistics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # `activeloc validate` reports the repairs
+        gt = read_ground_truth(args.file)
+    stats = dataset_statistics(gt, args.subset)
+    if args.format == "json":
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"{args.file} ({', '.join(stats['subsets'])}): {stats['instances']:,} instances in "
+          f"{stats['annotated_videos']:,} annotated videos of {stats['videos']:,}")
+    print(f"{'attribute':<20} {'bin':<3} {'range':<11} {'instances':>9} {'percent':>7}")
+    for name in EDGES:
+        for bin_, cell in stats[f"{name}_bins"].items():
+            print(f"{name:<20} {bin_:<3} {cell['range']:<11} {cell['count']:>9,} {100 * cell['fraction']:>7.1f}")
+    if stats["estimated_durations"]:
+        print(f"note: coverage uses estimated durations (duration_estimated) for {stats['estimated_durations']:,} "
+              f"of {stats['videos']:,} videos")
+    return 0
+
+
 def _simulate(args) -> int:
     from .data.dataset import check_dataset_folder
     from .experiments.grid import make_cells, run_grid
@@ -225,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the ActivityNet-layout JSON to write")
     p.add_argument("--report", help="also write the full load report (counts and listings) as JSON here")
     p.set_defaults(func=_convert_kinetics)
+
+    p = sub.add_parser("stats", parents=[debug],
+                       help="Figure 4 statistics: instances per coverage, length and instances-per-video bin")
+    p.add_argument("file")
+    p.add_argument("--subset", nargs="+", choices=SUBSETS, help="count these subsets only (default: all videos)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=_stats)
 
     p = sub.add_parser("simulate", parents=[debug],
                        help="run a grid of active-learning runs (selector x batch size x noise x seed)")

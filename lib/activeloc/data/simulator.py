@@ -39,6 +39,7 @@ import pandas as pd
 from scipy import sparse, stats
 
 from .annotations import INSTANCE_COLUMNS, GroundTruth
+from .attributes import instance_attributes
 from .features import InMemoryFeatureStore, snippet_bounds
 
 
@@ -68,15 +69,13 @@ class TemporalProfile:
 
 def temporal_statistics(ground_truth: GroundTruth) -> dict[str, np.ndarray]:
     """Per-video ``duration`` and ``instances_per_video`` (annotated videos), per-instance ``length`` and ``coverage``."""
-    inst = ground_truth.instances
-    durations = ground_truth.videos["duration"]
-    per_video = inst.groupby("video_id").size()
-    length = (inst["t_end"] - inst["t_start"]).to_numpy()
+    per_video = ground_truth.instances.groupby("video_id").size()
+    attributes = instance_attributes(ground_truth)
     return {
-        "duration": durations.loc[per_video.index].to_numpy(dtype=float),
+        "duration": ground_truth.videos["duration"].loc[per_video.index].to_numpy(dtype=float),
         "instances_per_video": per_video.to_numpy(),
-        "length": length,
-        "coverage": length / durations.loc[inst["video_id"]].to_numpy(dtype=float),
+        "length": attributes["length"].to_numpy(),
+        "coverage": attributes["coverage"].to_numpy(),
     }
 
 
