@@ -118,3 +118,86 @@ def joint_table(ground_truth: GroundTruth, rows: str, columns: str) -> pd.DataFr
 def joint_tables(ground_truth: GroundTruth) -> dict[tuple[str, str], pd.DataFrame]:
     """Figure 4 (bottom): coverage x length, coverage x instances per video, length x instances per video."""
     return {pair: joint_table(ground_truth, *pair) for pair in PAIRS}
+
+
+# -- Figure 4 for several datasets side by side ---------------------------------------------------
+
+def class_counts(ground_truth: GroundTruth) -> pd.DataFrame:
+    """Figure 4 (top): per class, ``videos`` (with at least one instance of it) and ``instances``;
+    most instances first (ties: most videos, then by name)."""
+    inst = ground_truth.instances
+    counts = inst.groupby("label").agg(videos=("video_id", "nunique"), instances=("video_id", "size"))
+    counts = counts.reset_index().sort_values(["instances", "videos", "label"], ascending=[False, False, True])
+    return counts.reset_index(drop=True)
+
+
+def durations_kind(ground_truth: GroundTruth) -> str:
+    """Whether the annotated videos' durations (and so coverage) are ``"given"``, ``"estimated"``, or
+    ``"estimated for N of M videos"``."""
+    estimated = ground_truth.estimated_durations().loc[ground_truth.instances["video_id"].unique()]
+    if not estimated.any():
+        return "given"
+    return "estimated" if estimated.all() else f"estimated for {int(estimated.sum()):,} of {len(estimated):,} videos"
+
+
+def statistics_by_set(sets) -> pd.DataFrame:
+    """Figure 4 (middle) for ``sets`` (``{name: GroundTruth}``): one row per set, attribute and bin with
+    ``set, videos, annotated_videos, instances, classes, durations, attribute, bin, range, count, percent``
+    (percent of the set's instances; each set's percents sum to 100 per attribute) and
+    ``depends_on_durations`` (coverage rows: their bins rest on the durations, estimated or given)."""
+    frames = []
+    for name, gt in sets.items():
+        stats = dataset_statistics(gt)
+        frame = statistics_frame(gt)
+        frames.append(pd.DataFrame({
+            "set": name, "videos": stats["videos"], "annotated_videos": stats["annotated_videos"],
+            "instances": stats["instances"], "classes": gt.instances["label"].nunique(),
+            "durations": durations_kind(gt), "attribute": frame["attribute"], "bin": frame["bin"],
+            "range": frame["range"], "count": frame["count"], "percent": 100 * frame["fraction"],
+            "depends_on_durations": frame["attribute"].eq("coverage")}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def joint_tables_by_set(sets) -> dict[tuple[str, str], pd.DataFrame]:
+    """Figure 4 (bottom) for ``sets``: per pair of :data:`PAIRS`, one wide table with a row per set and
+    bin of the first attribute, ``set, durations, <first>``, then ``<second>_<bin>`` for each bin of the
+    second: percent of the set's instances (:func:`joint_table`), summing to 100 per set."""
+    out = {}
+    for rows, columns in PAIRS:
+        frames = []
+        for name, gt in sets.items():
+            table = joint_table(gt, rows, columns)
+            wide = pd.DataFrame(table.to_numpy(), columns=[f"{columns}_{b}" for b in BINS])
+            wide.insert(0, rows, list(BINS))
+            wide.insert(0, "durations", durations_kind(gt))
+            wide.insert(0, "set", name)
+            frames.append(wide)
+        out[(rows, columns)] = pd.concat(frames, ignore_index=True)
+    return out
+
+
+def key_figures(ground_truth: GroundTruth) -> dict[str, float]:
+    """The figures section 5.2 of the paper quotes about Figure 4, measured on ``ground_truth``: sizes,
+    instances per annotated video, the spread of class sizes, and percents of instances."""
+    bins, per_class = attribute_bins(ground_truth), class_counts(ground_truth)
+    alone = bins["instances_per_video"].eq("XS")
+    return {
+        "classes": len(per_class), "videos": int(ground_truth.instances["video_id"].nunique()),
+        "instances": len(bins), "instances per video": len(bins) / ground_truth.instances["video_id"].nunique(),
+        "videos per class, min": int(per_class["videos"].min()),
+        "videos per class, max": int(per_class["videos"].max()),
+        "% instances with coverage <= 0.4 (XS, S)": 100 * bins["coverage"].isin(["XS", "S"]).mean(),
+        "% instances with coverage XS": 100 * bins["coverage"].eq("XS").mean(),
+        "% instances with coverage XL": 100 * bins["coverage"].eq("XL").mean(),
+        "% instances of length XS (<= 30 s)": 100 * bins["length"].eq("XS").mean(),
+        "% instances with coverage XS and length XS": 100 * (bins["coverage"].eq("XS") & bins["length"].eq("XS")).mean(),
+        "% of coverage-XL instances alone in their video": 100 * alone[bins["coverage"].eq("XL")].mean(),
+    }
+
+
+def percent_table(statistics: pd.DataFrame) -> pd.DataFrame:
+    """:func:`statistics_by_set`'s rows as one row per set and attribute: ``set, attribute, durations,
+    instances`` and the percent of instances in each bin (``XS`` .. ``XL``)."""
+    keys = ["set", "attribute", "durations", "instances"]
+    wide = statistics.pivot_table(index=keys, columns="bin", values="percent", sort=False, observed=True)
+    return wide[list(BINS)].reset_index().rename_axis(columns=None)
