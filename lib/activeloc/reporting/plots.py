@@ -7,11 +7,14 @@ import matplotlib
 if not matplotlib.get_backend().lower().startswith(("module://matplotlib_inline", "module://ipympl")):
     matplotlib.use("Agg")
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ..data.attributes import BINS, PAIRS, RANGES, class_counts, durations_kind, joint_table, statistics_by_set
 from ..evaluation.curves import interpolate_curves, mean_ci
 
 
@@ -211,3 +214,106 @@ def plot_feature_importances(importances: pd.DataFrame, top: int = 15):
     ax.invert_yaxis()
     ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c, label=g) for g, c in colours.items()], loc="lower right")
     return _finish(fig, ax, "drop in held-out R2 when shuffled", "", "What the LAL regressor relies on")
+
+
+# What section 5.2 of the paper says of Kinetics-Localization (Figure 4), by the rows of key_figures.
+PAPER_FIG4 = {
+    "classes": "75", "videos": "15,000", "instances": "more than 30,000", "instances per video": "2.2",
+    "videos per class, min": "close to uniform", "videos per class, max": "close to uniform",
+    "% instances with coverage <= 0.4 (XS, S)": "more than half", "% instances with coverage XS": "a large portion",
+    "% instances with coverage XL": "a large portion", "% instances of length XS (<= 30 s)": "not given",
+    "% instances with coverage XS and length XS": "34.9",
+    "% of coverage-XL instances alone in their video": "most (\"tend to have no neighbours\")",
+}
+
+FIG4_ATTRIBUTES = {"coverage": "coverage (length / duration)", "length": "length (s)",
+                   "instances_per_video": "instances per video"}
+
+
+def plot_fig4(sets, *, named_classes: int = 80):
+    """Figure 4 for ``sets`` (``{name: GroundTruth}``) side by side. Top, one panel per set: instances and
+    videos per class, classes sorted by instances (named when at most ``named_classes``, else by rank).
+    Middle, one panel per attribute: percent of instances per bin, the sets side by side. Bottom, one row
+    per set: the pairwise tables of :data:`~activeloc.data.attributes.PAIRS` as heatmaps, percent of the
+    set's instances per cell. Where a set's durations are estimated, its coverage is marked so.
+
+    Each axis carries a label: ``fig4:classes:<set>``, ``fig4:bins:<attribute>``,
+    ``fig4:joint:<set>:<rows>:<columns>``."""
+    names = list(sets)
+    estimated = {name: durations_kind(gt) for name, gt in sets.items()}
+    estimated = {name: kind for name, kind in estimated.items() if kind != "given"}
+    sns.set_theme(style="whitegrid", context="notebook")
+    columns = math.lcm(len(names), len(PAIRS))
+    fig = plt.figure(figsize=(6 * len(PAIRS), 4.3 * (2 + len(names))), layout="constrained")
+    grid = fig.add_gridspec(2 + len(names), columns, height_ratios=[1.1, 1] + [1.1] * len(names))
+    colours = dict(zip(names, sns.color_palette(n_colors=len(names))))
+    span = columns // len(names)
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(grid[0, i * span:(i + 1) * span], label=f"fig4:classes:{name}")
+        _class_panel(ax, name, class_counts(sets[name]), colours[name], named_classes)
+    stats = statistics_by_set(sets)
+    span = columns // len(PAIRS)
+    for i, attribute in enumerate(FIG4_ATTRIBUTES):
+        ax = fig.add_subplot(grid[1, i * span:(i + 1) * span], label=f"fig4:bins:{attribute}")
+        _bins_panel(ax, stats[stats["attribute"] == attribute], attribute, colours, estimated)
+    for row, name in enumerate(names, start=2):
+        for i, (rows, cols) in enumerate(PAIRS):
+            ax = fig.add_subplot(grid[row, i * span:(i + 1) * span], label=f"fig4:joint:{name}:{rows}:{cols}")
+            _heatmap(ax, joint_table(sets[name], rows, cols))
+            ax.set(xlabel=FIG4_ATTRIBUTES[cols], ylabel=FIG4_ATTRIBUTES[rows],
+                   title=f"{name}{' (estimated durations)' if 'coverage' in (rows, cols) and name in estimated else ''}"
+                         f": % of instances")
+            ax.title.set_fontsize(10)
+    note = ("; ".join(f"{name}: durations {kind}" for name, kind in estimated.items())
+            + ". Coverage (length / duration) rests on those estimates; length and instances per video do not."
+            ) if estimated else "All durations as given."
+    fig.suptitle(f"Figure 4: {', '.join(names)}\n{note}", fontsize=12)
+    return fig
+
+
+def _heatmap(ax, table: pd.DataFrame) -> None:
+    """An annotated heatmap of ``table`` (rows top to bottom), as an image. (seaborn's heatmap draws the
+    whole figure once per call: slow in a figure of many panels.)"""
+    values = table.to_numpy(dtype=float)
+    high = max(float(values.max()), 1e-9)
+    ax.imshow(values, cmap="Blues", vmin=0, vmax=high, aspect="auto")
+    for (i, j), value in np.ndenumerate(values):
+        ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
+                color="white" if value > 0.6 * high else "black")
+    ax.set_xticks(range(values.shape[1]), table.columns)
+    ax.set_yticks(range(values.shape[0]), table.index)
+    ax.grid(False)
+
+
+def _class_panel(ax, name: str, counts: pd.DataFrame, colour, named_classes: int) -> None:
+    rank = np.arange(1, len(counts) + 1)
+    if len(counts) <= named_classes:
+        ax.bar(rank, counts["instances"], width=0.8, color=colour, alpha=0.45, label="instances")
+        ax.bar(rank, counts["videos"], width=0.5, color=colour, label="videos")
+        ax.set_xticks(rank, counts["label"], rotation=90, fontsize=6)
+        ax.set_xlabel("class (sorted by instances)")
+    else:  # one step outline per count: hundreds of bars would be hundreds of patches to draw
+        edges = np.arange(0.5, len(counts) + 1)
+        ax.stairs(counts["instances"], edges, fill=True, color=colour, alpha=0.45, label="instances")
+        ax.stairs(counts["videos"], edges, fill=True, color=colour, label="videos")
+        ax.set_xlabel(f"class rank by instances (1 to {len(counts)})")
+    ax.grid(False, axis="x")
+    ax.set_xlim(0.5, len(counts) + 0.5)
+    ax.set_ylabel("per class")
+    ax.set_title(f"{name}: {len(counts)} classes, {counts['instances'].sum():,} instances; per class "
+                 f"{counts['videos'].min()}-{counts['videos'].max()} videos", fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def _bins_panel(ax, stats: pd.DataFrame, attribute: str, colours: dict, estimated: dict) -> None:
+    ticks = [f"{b}\n{r}" for b, r in zip(BINS, RANGES[attribute])]
+    sns.barplot(stats.assign(bin=pd.Categorical(stats["bin"], BINS)), x="bin", y="percent", hue="set",
+                palette=colours, ax=ax)
+    for bars in ax.containers:
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks(range(len(BINS)), ticks, fontsize=8)
+    flagged = [name for name in estimated if attribute == "coverage"]
+    ax.set(xlabel=FIG4_ATTRIBUTES[attribute], ylabel="% of instances",
+           title=FIG4_ATTRIBUTES[attribute] + (f"\n(estimated durations: {', '.join(flagged)})" if flagged else ""))
+    ax.title.set_fontsize(10)
+    ax.legend(fontsize=8)
