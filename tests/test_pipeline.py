@@ -6,7 +6,7 @@ import pytest
 from activeloc.cli import main
 from activeloc.reporting.pipeline import PipelineError, run_pipeline
 from activeloc.reporting.profiles import load_profiles
-from conftest import ANET, ROOT, SHARED
+from conftest import ANET, KINETICS, ROOT, SHARED
 
 pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("notebooks")]
 
@@ -36,9 +36,10 @@ def test_pipeline_tiny(project, capfd):
         "01-dataset.ipynb", "01-dataset@activitynet.ipynb", "02-localizer.ipynb", "02-localizer@activitynet.ipynb",
         "03-selection-ablation.ipynb",
         "03-selection-ablation@activitynet.ipynb", "03b-bootstrap-selectors.ipynb", "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb",
-        "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb"]
+        "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb", "08-kinetics-statistics.ipynb"]
     second = [r for r in records if "@activitynet" in r["notebook"]]
     assert all(bool(r.get("skipped")) != ANET.is_file() for r in second)  # skipped exactly when the data is absent
+    assert bool(records[-1].get("skipped")) != KINETICS["annotations"].is_file()  # 08 needs the Kinetics files
     assert (project / "reports" / "notebooks" / "01-dataset.ipynb").is_file()
     stats = pd.read_csv(project / "reports" / "tables" / "dataset_stats.csv").set_index("split")
     assert stats.loc["all", "videos"] > 0 and stats.loc["knowledge_source", "classes"] == 5  # 20 classes / 4

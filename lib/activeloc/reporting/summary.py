@@ -54,6 +54,9 @@ SECTIONS = [
      f"AULC against batch size; {PAIRED}"),
     ("Figure 3 right", "05-noisy-oracle", "noise", ["selector", "noise", "aulc", "aulc_diff_vs_random", "runs"],
      f"AULC against oracle noise; {PAIRED}"),
+    ("Figure 4: Kinetics statistics", "08-kinetics-statistics", "kinetics_localization_bins", None,
+     "percent of each set's instances per bin (coverage, length, instances per video; DETAD's bins); `durations`: "
+     "`estimated` where the set's durations, and so its coverage, are estimated"),
 ]
 RUNS = "notebook_runs"
 
