@@ -35,6 +35,19 @@ def shared_file(relative: str | os.PathLike, root: Path | None = None) -> Path |
 ACTIVITYNET_FILE = Path("activitynet-1.3") / "activity_net.v1-3.annotations.json"  # inside the shared data
 
 
+KINETICS_DIR = Path("kinetics-600")  # inside the shared data
+KINETICS_FILES = {"annotations": KINETICS_DIR / "k600_val_temporal_annotations.txt",
+                  "categories": KINETICS_DIR / "k600_categories.txt",
+                  "clips": KINETICS_DIR / "kinetics-600_val_clips.csv"}
+
+
 def activitynet_annotations(root: Path | None = None) -> Path | None:
     """The real ActivityNet 1.3 annotation file, or None when the shared data is absent."""
     return shared_file(ACTIVITYNET_FILE, root)
+
+
+def kinetics_files(root: Path | None = None) -> dict[str, Path] | None:
+    """The real Kinetics-600 temporal annotations, categories and clip list (``KINETICS_FILES``'s
+    keys), or None when any of them is absent."""
+    found = {name: shared_file(relative, root) for name, relative in KINETICS_FILES.items()}
+    return None if None in found.values() else found
