@@ -3,7 +3,8 @@
 Profiles: see :mod:`activeloc.reporting.profiles`. A sub-table ``"<stem>@<variant>"`` runs the
 notebook once more, right after, with its values over the stem's: this is how the notebooks run
 on a second testbed. A run whose ``testbed`` cannot be built here (its real data absent) is
-skipped with the reason. Executed copies go to ``reports/notebooks/`` (``<stem>@<variant>.ipynb``
+skipped with the reason, and so is a notebook whose metadata says it ``needs`` a testbed's data
+that is absent. Executed copies go to ``reports/notebooks/`` (``<stem>@<variant>.ipynb``
 for a variant); a failed one is kept there for inspection. At the end the key figures of the
 tables go to ``reports/SUMMARY.md`` (:mod:`activeloc.reporting.summary`).
 """
@@ -73,6 +74,13 @@ def _check_datasets(todo, root: Path) -> None:
                                  f"({exc}): run `activeloc reproduce --only 01` first, or with it") from None
 
 
+def _missing_needs(nb: Path, root: Path) -> str | None:
+    """Why a notebook that needs a testbed's real data whatever its own testbed (``"needs":
+    ["kinetics"]`` in its ``activeloc`` metadata, e.g. Table 1) cannot run here, or None."""
+    needs = nbformat.read(nb, as_version=4).metadata.get("activeloc", {}).get("needs", [])
+    return next((f"{name} data: {reason}" for name in needs if (reason := missing_testbed_data(name, root))), None)
+
+
 def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
                  kernel_name: str = "python3", overrides: dict | None = None) -> list[dict]:
     """Execute the notebooks, then write ``reports/SUMMARY.md``; returns one record per run
@@ -97,7 +105,7 @@ def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
     for nb, name, params in tqdm(todo, desc=f"pipeline ({profile})", unit="notebook"):
         params.setdefault("profile", profile)
         output = out_dir / f"{name}.ipynb"
-        reason = missing_testbed_data(params.get("testbed", "simulated"), root)
+        reason = missing_testbed_data(params.get("testbed", "simulated"), root) or _missing_needs(nb, root)
         if reason:
             tqdm.write(f"skipping {name}: {reason}")
             records.append({"notebook": output.name, "output": None, "seconds": 0.0, "skipped": reason})
