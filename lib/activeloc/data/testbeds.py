@@ -12,8 +12,8 @@
   video's; features simulated, as on every testbed. The paper's category-disjoint splits
   (:func:`~activeloc.data.splits.make_splits`, a quarter of the classes for Knowledge-Source) give
   150 / 450 / 450 classes and, with seed 0, 905 / 3,621 / 1,209 videos (Knowledge-Source / Selection
-  / Testing; 725 videos of the Knowledge-Source classes beyond the paper's proportion and one video
-  with labels in both groups are left out). The 30 ids that are also ActivityNet videos do not
+  / Testing; the 726 other videos of the Knowledge-Source classes, beyond the paper's proportion, are
+  left out). The 30 ids that are also ActivityNet videos do not
   matter within this testbed, only when it is mixed with the ``activitynet`` one.
 
 A testbed knows how to build its annotations and features (:meth:`Testbed.build`), what it needs
