@@ -84,6 +84,21 @@ def project(tmp_path, monkeypatch):
     return copy
 
 
+def write_notebook(path, parameters: str, body: str, **metadata):
+    """A two-cell notebook at ``path``: a ``parameters`` cell and a body cell; ``metadata`` goes to
+    its ``activeloc`` metadata (e.g. ``needs=["kinetics"]``)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if metadata:
+        nb.metadata["activeloc"] = metadata
+    nbformat.write(nb, path)
+
+
 def simulated_dataset(seed=0, n=900, classes=12, feature_dim=16, **simulator):
     """A small simulated dataset with the paper's splits."""
     from activeloc import Dataset, make_activitynet_like, make_splits

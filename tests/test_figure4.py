@@ -10,7 +10,7 @@ import pytest
 from activeloc.data.annotations import parse_ground_truth
 from activeloc.data.attributes import (BINS, PAIRS, class_counts, joint_table, joint_tables_by_set, key_figures,
                                        percent_table, statistics_by_set)
-from activeloc.reporting.pipeline import missing_shared_data, run_pipeline
+from activeloc.reporting.pipeline import missing_needs, run_pipeline
 from activeloc.reporting.plots import plot_fig4
 
 NOTEBOOK = "08-kinetics-statistics"
@@ -126,7 +126,7 @@ def test_plot_fig4_draws_many_classes_by_rank():
 
 def test_notebook_is_skipped_without_the_kinetics_files(project, monkeypatch):
     monkeypatch.setenv("ACTIVELOC_SHARED_DATA", str(project / "no-such-folder"))
-    reason = missing_shared_data(project / "notebooks" / f"{NOTEBOOK}.ipynb", project)
+    reason = missing_needs(project / "notebooks" / f"{NOTEBOOK}.ipynb", project)
     assert "k600_val_temporal_annotations.txt" in reason and "k600_categories.txt" in reason
     records = run_pipeline("tiny", only=["08"], root=project)
     assert [r["notebook"] for r in records] == [f"{NOTEBOOK}.ipynb"] and records[0]["output"] is None

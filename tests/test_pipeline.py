@@ -6,7 +6,7 @@ import pytest
 from activeloc.cli import main
 from activeloc.reporting.pipeline import PipelineError, run_pipeline
 from activeloc.reporting.profiles import load_profiles
-from conftest import ANET, KINETICS, ROOT, SHARED
+from conftest import ANET, KINETICS, ROOT, SHARED, write_notebook
 
 pytestmark = [pytest.mark.notebook, pytest.mark.xdist_group("notebooks")]
 
@@ -33,13 +33,16 @@ def test_pipeline_tiny(project, capfd):
     log = capfd.readouterr().err  # the kernels' and their workers' stderr too: the reproduce log
     assert "Warning" not in log and "WARNING" not in log, log[-3000:]
     assert [r["notebook"] for r in records] == [
-        "01-dataset.ipynb", "01-dataset@activitynet.ipynb", "02-localizer.ipynb", "02-localizer@activitynet.ipynb",
-        "03-selection-ablation.ipynb",
-        "03-selection-ablation@activitynet.ipynb", "03b-bootstrap-selectors.ipynb", "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb",
-        "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb", "08-kinetics-statistics.ipynb"]
+        "01-dataset.ipynb", "01-dataset@activitynet.ipynb", "01-dataset@kinetics.ipynb", "02-localizer.ipynb",
+        "02-localizer@activitynet.ipynb", "03-selection-ablation.ipynb",
+        "03-selection-ablation@activitynet.ipynb", "03-selection-ablation@kinetics.ipynb", "03b-bootstrap-selectors.ipynb",
+        "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb", "04-batch-size@kinetics.ipynb",
+        "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb", "05-noisy-oracle@kinetics.ipynb",
+        "08-kinetics-statistics.ipynb", "09-kinetics-benchmark.ipynb"]
     second = [r for r in records if "@activitynet" in r["notebook"]]
     assert all(bool(r.get("skipped")) != ANET.is_file() for r in second)  # skipped exactly when the data is absent
-    assert bool(records[-1].get("skipped")) != KINETICS["annotations"].is_file()  # 08 needs the Kinetics files
+    kinetics = [r for r in records if "kinetics" in r["notebook"]]  # the @kinetics runs, 08 and 09
+    assert all(bool(r.get("skipped")) != KINETICS["annotations"].is_file() for r in kinetics)
     assert (project / "reports" / "notebooks" / "01-dataset.ipynb").is_file()
     stats = pd.read_csv(project / "reports" / "tables" / "dataset_stats.csv").set_index("split")
     assert stats.loc["all", "videos"] > 0 and stats.loc["knowledge_source", "classes"] == 5  # 20 classes / 4
@@ -120,18 +123,21 @@ def test_pipeline_tiny(project, capfd):
         assert set(pd.read_csv(tables / "activitynet" / "noise.csv")["noise"]) == {0.2}
         for name in ("fig3_left", "fig3_center", "fig3_right"):
             assert (project / "reports" / "figures" / "activitynet" / f"{name}.png").stat().st_size > 10_000
+    if KINETICS["annotations"].is_file():  # the third testbed and Table 1
+        third = pd.read_csv(tables / "kinetics" / "dataset_stats.csv").set_index("split")
+        assert third.loc["all", "videos"] == 5735 and third.loc["knowledge_source", "classes"] == 150
+        assert set(pd.read_csv(tables / "kinetics" / "selection_ablation.csv")["selector"]) == {
+            "random", "uncertainty", "mcle", "lal"}
+        assert set(pd.read_csv(tables / "kinetics" / "noise.csv")["noise"]) == {0.2}
+        assert set(pd.read_csv(tables / "table1.csv")["training"]) == {"temporal", "clip-only"}
+        assert "## Table 1" in summary
 
 
 
 @pytest.mark.realdata
 def test_a_variant_runs_again_with_its_values_or_is_skipped_without_its_data(project, monkeypatch):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('testbed = "simulated"\nword = "a"')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
-        'from pathlib import Path\nPath(f"ran-{testbed}-{word}.txt").write_text("")')]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, project / "notebooks" / "98-echo.ipynb")
+    write_notebook(project / "notebooks" / "98-echo.ipynb", 'testbed = "simulated"\nword = "a"',
+                   'from pathlib import Path\nPath(f"ran-{testbed}-{word}.txt").write_text("")')
     (project / "notebooks" / "profiles.toml").write_text(
         '[t."98-echo"]\nword = "b"\n[t."98-echo@activitynet"]\ntestbed = "activitynet"\n')
     monkeypatch.setenv("ACTIVELOC_SHARED_DATA", str(project / "no-such-folder"))
@@ -147,12 +153,7 @@ def test_a_variant_runs_again_with_its_values_or_is_skipped_without_its_data(pro
 
 
 def test_failure_names_notebook_and_cell_and_keeps_the_copy(project, capsys):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("x = 1")
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, project / "notebooks" / "99-broken.ipynb")
+    write_notebook(project / "notebooks" / "99-broken.ipynb", "x = 1", "raise RuntimeError('boom')")
     with pytest.raises(PipelineError, match=r"99-broken\.ipynb: cell .*RuntimeError: boom"):
         run_pipeline("tiny", only=["99"], root=project)
     assert (project / "reports" / "notebooks" / "99-broken.ipynb").is_file()

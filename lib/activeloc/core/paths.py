@@ -35,13 +35,12 @@ def shared_file(relative: str | os.PathLike, root: Path | None = None) -> Path |
 ACTIVITYNET_FILE = Path("activitynet-1.3") / "activity_net.v1-3.annotations.json"  # inside the shared data
 
 
+KINETICS_DIR = Path("kinetics-600")  # inside the shared data
+KINETICS_FILES = {"annotations": KINETICS_DIR / "k600_val_temporal_annotations.txt",
+                  "categories": KINETICS_DIR / "k600_categories.txt",
+                  "clips": KINETICS_DIR / "kinetics-600_val_clips.csv"}
+
+
 def activitynet_annotations(root: Path | None = None) -> Path | None:
     """The real ActivityNet 1.3 annotation file, or None when the shared data is absent."""
     return shared_file(ACTIVITYNET_FILE, root)
-
-
-KINETICS_FILES = {  # inside the shared data: Kinetics-600 validation's temporal annotations, classes, clip list
-    "annotations": Path("kinetics-600") / "k600_val_temporal_annotations.txt",
-    "categories": Path("kinetics-600") / "k600_categories.txt",
-    "clips": Path("kinetics-600") / "kinetics-600_val_clips.csv",
-}

@@ -298,3 +298,33 @@ def _check_clips(report: KineticsReport, clip_rows: pd.DataFrame, kept: pd.DataF
                                 "clip_label_annotated": p.label_clip in classes[p.video_id]}
                                for p in pairs.itertuples(index=False)]
     report.clip_label_mismatches = len(report.mismatched_clips)
+
+
+def clip_segments(ground_truth: GroundTruth) -> pd.DataFrame:
+    """The labelled 10 s clips that a converted ground truth keeps per video (its ``clips`` field,
+    written by :func:`read_kinetics` with a clip list): ``video_id, t_start, t_end, label``, one row
+    per clip, in the videos' order. Empty where no video has one."""
+    rows = []
+    if "clips" in ground_truth.videos:
+        for vid, clips in ground_truth.videos["clips"].items():
+            if isinstance(clips, list):
+                rows += [(vid, float(c["segment"][0]), float(c["segment"][1]), c["label"]) for c in clips]
+    return pd.DataFrame(rows, columns=["video_id", "t_start", "t_end", "label"])
+
+
+def clip_only_ground_truth(ground_truth: GroundTruth, video_ids=None) -> GroundTruth:
+    """What plain Kinetics says of its videos, as a ground truth to train on: each video's labelled
+    clip is its only instance (with the clip's label), and everything else in the video is, by
+    omission, background, as the paper assumes for Table 1 (5.3). Only videos with a clip are kept
+    (of ``video_ids``, by default all); asking for a video without one is an error."""
+    clips = clip_segments(ground_truth)
+    if video_ids is None:
+        video_ids = clips["video_id"].unique()
+    video_ids = pd.Index(video_ids)
+    missing = video_ids.difference(clips["video_id"])
+    if len(missing):
+        raise ValueError(f"{len(missing)} videos have no labelled clip (e.g. {list(missing[:3])}): clip-only labels "
+                         "need the Kinetics clip list")
+    videos = ground_truth.videos.loc[video_ids]
+    instances = clips[clips["video_id"].isin(video_ids)].reset_index(drop=True)
+    return GroundTruth(videos, instances, ground_truth.version + " (clip-only labels)", ground_truth.taxonomy)

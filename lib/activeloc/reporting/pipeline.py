@@ -3,8 +3,8 @@
 Profiles: see :mod:`activeloc.reporting.profiles`. A sub-table ``"<stem>@<variant>"`` runs the
 notebook once more, right after, with its values over the stem's: this is how the notebooks run
 on a second testbed. A run whose ``testbed`` cannot be built here (its real data absent) is
-skipped with the reason, and so is a notebook whose metadata names shared files that are absent
-(``"needs_shared"``). Executed copies go to ``reports/notebooks/`` (``<stem>@<variant>.ipynb``
+skipped with the reason, and so is a notebook whose metadata says it ``needs`` a testbed's data
+that is absent. Executed copies go to ``reports/notebooks/`` (``<stem>@<variant>.ipynb``
 for a variant); a failed one is kept there for inspection. At the end the key figures of the
 tables go to ``reports/SUMMARY.md`` (:mod:`activeloc.reporting.summary`).
 """
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..core.errors import InputError, one_line
 from ..core.io import remove_stale_temporaries
-from ..core.paths import project_root, shared_data_path, shared_file
+from ..core.paths import project_root
 from ..core.timing import timed
 from ..data.dataset import NotADatasetFolder, check_dataset_folder
 from ..data.testbeds import missing_testbed_data, testbed_dirs
@@ -54,19 +54,11 @@ class MissingDataset(InputError):
 
 
 def _metadata(nb: Path) -> dict:
-    """The notebook's ``activeloc`` metadata (``reads``, ``needs_shared``)."""
+    """The notebook's ``activeloc`` metadata (``reads``, ``needs``)."""
     try:
         return nbformat.read(nb, as_version=4).metadata.get("activeloc", {})
     except Exception as exc:  # nbformat raises its own kinds for a file that is not a notebook
         raise ProjectFileError(f"{nb}: not a readable notebook ({one_line(exc)})") from None
-
-
-def missing_shared_data(nb: Path, root: Path | None = None) -> str | None:
-    """Why a notebook that needs files of the shared data folder (``"needs_shared"`` in its ``activeloc``
-    metadata: paths inside that folder) cannot run here, naming them; None if it can."""
-    absent = [str(shared_data_path(root) / rel) for rel in _metadata(nb).get("needs_shared", [])
-              if shared_file(rel, root) is None]
-    return f"the real annotations are absent ({', '.join(absent)})" if absent else None
 
 
 def _check_datasets(todo, root: Path) -> None:
@@ -85,6 +77,13 @@ def _check_datasets(todo, root: Path) -> None:
         except NotADatasetFolder as exc:
             raise MissingDataset(f"{name} reads the dataset that {DATASET_NOTEBOOK} writes, which is not complete "
                                  f"({exc}): run `activeloc reproduce --only 01` first, or with it") from None
+
+
+def missing_needs(nb: Path, root: Path | None = None) -> str | None:
+    """Why a notebook that needs a testbed's real data whatever its own testbed (``"needs":
+    ["kinetics"]`` in its ``activeloc`` metadata, e.g. Figure 4 and Table 1) cannot run here, or None."""
+    needs = _metadata(nb).get("needs", [])
+    return next((f"{name} data: {reason}" for name in needs if (reason := missing_testbed_data(name, root))), None)
 
 
 def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
@@ -111,7 +110,7 @@ def run_pipeline(profile: str = "quick", only=None, *, root: Path | None = None,
     for nb, name, params in tqdm(todo, desc=f"pipeline ({profile})", unit="notebook"):
         params.setdefault("profile", profile)
         output = out_dir / f"{name}.ipynb"
-        reason = missing_testbed_data(params.get("testbed", "simulated"), root) or missing_shared_data(nb, root)
+        reason = missing_testbed_data(params.get("testbed", "simulated"), root) or missing_needs(nb, root)
         if reason:
             tqdm.write(f"skipping {name}: {reason}")
             records.append({"notebook": output.name, "output": None, "seconds": 0.0, "skipped": reason})

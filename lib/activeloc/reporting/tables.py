@@ -11,12 +11,15 @@ import pandas as pd
 from ..core.io import atomic_path, write_text_atomic
 
 
-def save_table(df: pd.DataFrame, path: str | os.PathLike, *, markdown: bool = True, floatfmt: str = ".4g") -> None:
-    """Write ``df`` as CSV at ``path`` (and as Markdown beside it), atomically."""
+def save_table(df: pd.DataFrame, path: str | os.PathLike, *, markdown: bool = True, floatfmt: str = ".4g",
+               shown: pd.DataFrame | None = None) -> None:
+    """Write ``df`` as CSV at ``path`` (and as Markdown beside it), atomically. ``shown``: what the
+    Markdown twin shows instead of ``df`` (e.g. intervals folded into readable cells)."""
     path = Path(path)
     write_text_atomic(df.to_csv(index=False), path.with_suffix(".csv"))
     if markdown:
-        write_text_atomic(df.to_markdown(index=False, floatfmt=floatfmt) + "\n", path.with_suffix(".md"))
+        md = df if shown is None else shown
+        write_text_atomic(md.to_markdown(index=False, floatfmt=floatfmt) + "\n", path.with_suffix(".md"))
 
 
 def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> None:
