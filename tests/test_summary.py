@@ -3,7 +3,7 @@
 import pandas as pd
 
 from activeloc.reporting.summary import write_summary
-from activeloc.reporting.tables import save_table, with_intervals
+from activeloc.reporting.tables import readable_timings, save_table, with_intervals
 
 
 def figure3(root, testbed_folder=""):
@@ -44,3 +44,12 @@ def test_with_intervals_keeps_other_columns_and_marks_missing_values():
     table = pd.DataFrame({"selector": ["a", "b"], "x_mean": [0.5, float("nan")], "x_ci_low": [0.4, float("nan")],
                           "x_ci_high": [0.6, float("nan")]})
     assert with_intervals(table).to_dict("list") == {"selector": ["a", "b"], "x": ["0.500 [0.400, 0.600]", "n/a"]}
+
+
+def test_readable_timings_gives_wall_clock_columns_their_unit_only():
+    table = pd.DataFrame({"stages": ["a", "b"], "fit_seconds": [1.234, float("nan")], "aulc_seconds": [0.5, 0.25],
+                          "seconds": [12.0, 0.004]})
+    shown = readable_timings(table)
+    assert shown["fit_seconds"].tolist() == ["1.23 s", "n/a"] and shown["seconds"].tolist() == ["12.00 s", "0.00 s"]
+    pd.testing.assert_series_equal(shown["aulc_seconds"], table["aulc_seconds"])  # annotation seconds: a result
+    assert table["fit_seconds"].iloc[0] == 1.234  # the input is left as it was

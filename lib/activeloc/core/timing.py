@@ -8,6 +8,11 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+# The wall-clock columns of the package's tables (what a rerun never reproduces to the bit); the
+# annotation-time columns (``seconds_labelled``, ``aulc_seconds``, ...) are not among them.
+WALL_CLOCK_COLUMNS = frozenset({"seconds", "fit_seconds", "select_seconds", "evaluate_seconds", "predict_seconds",
+                                "bootstrap_seconds"})
+
 
 @dataclass
 class Elapsed:

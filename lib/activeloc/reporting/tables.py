@@ -1,5 +1,5 @@
 """Tables and figures as files: CSV with a Markdown twin, PNG, all written atomically; and a
-compact view of interval tables for reading in a notebook."""
+compact view of interval tables and timings for reading in a notebook."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.io import atomic_path, write_text_atomic
+from ..core.timing import WALL_CLOCK_COLUMNS
 
 
 def save_table(df: pd.DataFrame, path: str | os.PathLike, *, markdown: bool = True, floatfmt: str = ".4g",
@@ -39,4 +40,14 @@ def with_intervals(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
             out[col] = [f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if pd.notna(m) else "n/a"
                         for m, lo, hi in zip(table[mean], table[low], table[high])]
             out = out.drop(columns=[mean, low, high])
+    return out
+
+
+def readable_timings(table: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """The wall-clock columns (:data:`~activeloc.core.timing.WALL_CLOCK_COLUMNS`) written with their
+    unit (``"1.23 s"``), other columns kept. For display: a notebook rerun reproduces every output
+    but these, and nbval's sanitize file (``notebooks/nbval-sanitize.cfg``) recognises them by the unit."""
+    out = table.copy()
+    for col in WALL_CLOCK_COLUMNS & set(table.columns):
+        out[col] = [f"{x:.{digits}f} s" if pd.notna(x) else "n/a" for x in table[col]]
     return out
