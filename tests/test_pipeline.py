@@ -131,6 +131,10 @@ def test_pipeline_tiny(project, capfd):
         assert set(pd.read_csv(tables / "kinetics" / "noise.csv")["noise"]) == {0.2}
         assert set(pd.read_csv(tables / "table1.csv")["training"]) == {"temporal", "clip-only"}
         assert "## Table 1" in summary
+        # 07 runs before 08, which draws the set the campaign collected beside the others.
+        assert set(pd.read_csv(tables / "kinetics_campaign_summary.csv")["selector"]) == {"lal", "random"}
+        assert "collected" in set(pd.read_csv(tables / "kinetics_localization_stats.csv")["set"])
+        assert "## Kinetics campaign" in summary
 
 
 
