@@ -225,6 +225,7 @@ def test_the_live_mode_reads_a_prefilled_queue_and_resumes_when_videos_are_pendi
     pd.testing.assert_frame_equal(got[["video_id", "t_start", "t_end", "label"]], want[["video_id", "t_start", "t_end",
                                                                                         "label"]])
     assert done.settings["oracle"] == "queue" and done.settings["baseline"] is None
+    assert np.isnan(done.full_map) and done.curves["average_mAP"].between(0, 1).all()  # the pool's truth unused
     with pytest.raises(ValueError, match="checkpoint_dir"):
         run_campaign(campaign, "random", **{**settings, "checkpoint_dir": None})
 

@@ -304,7 +304,11 @@ def run_campaign(data: CampaignData, selector: str = "mcle", *, seeds=(0,), base
     In queue mode (``oracle="queue"``) only the selector's campaign of the first seed runs (people
     annotate it once), checkpointed in ``checkpoint_dir`` (required): a step whose videos the queue
     does not have yet ends the call with ``pending`` listing them; call again once they are
-    submitted, and the campaign resumes from its last finished step."""
+    submitted, and the campaign resumes from its last finished step. The pool's true annotations are then
+    not used: no full-data reference (``full_map`` and ``fraction_of_full`` are NaN, so are the AULCs;
+    the curves in mAP stand), and ``pool_hours`` counts the pool's known instances only.
+    ``selector_params``: per selector name (a ``-per-second`` variant without its own takes its plain
+    selector's)."""
     if budget_videos is None and budget_hours is None:
         raise ValueError("give a budget: budget_videos or budget_hours")
     if oracle == "queue" and checkpoint_dir is None:
@@ -314,7 +318,8 @@ def run_campaign(data: CampaignData, selector: str = "mcle", *, seeds=(0,), base
     plan = [(selector, "selector")] + ([(baseline, "baseline")] if baseline and baseline != selector else [])
     if oracle == "queue":
         plan, seeds = plan[:1], seeds[:1]
-    selectors = {name: bootstrap_selector(name, data, params=(selector_params or {}).get(name),
+    params = selector_params or {}
+    selectors = {name: bootstrap_selector(name, data, params=params.get(name, params.get(split_selector_name(name)[0])),
                                           localizer=localizer, cache_dir=cache_dir) for name, _ in plan}
     truth_hours = AnnotationTimeModel(**(time_model or {})).seconds(data.pool.durations(), data.pool.instances)
     pool_hours = float(truth_hours.sum()) / 3600
@@ -348,8 +353,11 @@ def run_campaign(data: CampaignData, selector: str = "mcle", *, seeds=(0,), base
     if pending:
         empty = pd.DataFrame()
         return CampaignResult(empty, empty, empty, empty, empty, np.nan, pool_hours, settings, pending)
-    reference = full_data_reference(localizer, data.pool, data.testing, seeds)
-    full_map = float(reference["average_mAP"].mean())
+    if oracle == "simulated":
+        reference = full_data_reference(localizer, data.pool, data.testing, seeds)
+        full_map = float(reference["average_mAP"].mean())
+    else:  # people annotate the pool: its truth is theirs to give, so there is no full-data model to compare with
+        reference, full_map = pd.DataFrame(), np.nan
     curves = pd.concat(histories, ignore_index=True).drop(columns=["noise"])
     curves["hours_ratio"] = curves["annotator_hours"] / pool_hours
     curves["fraction_of_full"] = curves["average_mAP"] / full_map
