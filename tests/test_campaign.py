@@ -151,6 +151,9 @@ def test_a_short_campaign_runs_against_random_until_the_budget(campaign, short_r
     assert summary["map_at_budget_mean"].between(0, 1).all()
     runs = short_run.per_run
     assert (runs.groupby("seed")["aulc_hours_range"].nunique() == 1).all()  # one range per seed's pair
+    first_to_end = runs["annotator_hours"] / short_run.pool_hours == runs["aulc_hours_range"]
+    assert first_to_end.any()  # it ended where the pair's comparison ends: its mAP there is its last
+    assert np.allclose(runs.loc[first_to_end, "map_at_budget"], runs.loc[first_to_end, "map_final"])
     assert curves["fraction_of_full"].notna().all() and 0 < short_run.full_map < 1
     collected = short_run.collected
     assert set(collected["video_id"]) <= set(campaign.pool.video_ids)

@@ -228,7 +228,7 @@ class CampaignResult:
     ``curves``: one row per run and step (the loop's history, ``campaign`` = ``selector`` or
     ``baseline``, ``hours_ratio``: annotator hours over those of the whole pool, ``fraction_of_full``);
     ``per_run``: one row per run (videos, hours, mAP at the budget, AULC against the labelled ratio of
-    the pool and against the hours ratio); ``collected``: the annotations the selector's campaign of the
+    the pool and against the hours ratio; the runs of a seed compared over the range both cover); ``collected``: the annotations the selector's campaign of the
     first seed gathered (``video_id, t_start, t_end, label``) and ``collected_steps`` (``video_id,
     step``: 0 for the initial set, else the step that chose it); ``reference``: full-data fits (the
     pool's true annotations) per seed; ``settings``: how it was run; ``pending``: in queue mode, the
@@ -273,10 +273,12 @@ def _area_until(run: pd.DataFrame, x: str, end: float) -> float:
     return aulc(np.append(xs[inside], end), np.append(ys[inside], np.interp(end, xs, ys)))
 
 
-def _per_run(curves: pd.DataFrame) -> pd.DataFrame:
-    """One row per run. The AULCs of one seed's runs cover the same range: from their common start (the
-    same initial set) to where the first of them ended, so a campaign that spent a little more of the
-    budget's last batch gains no area for it."""
+def _per_run(curves: pd.DataFrame, budget_x: str = "hours_ratio") -> pd.DataFrame:
+    """One row per run. The runs of one seed are compared where both have been: their AULCs cover the
+    same range, from their common start (the same initial set) to where the first of them ended, and
+    ``map_at_budget`` is the average mAP there, interpolated along ``budget_x`` (the budget's unit);
+    so a campaign whose last batch passed the budget further gains nothing by it. ``map_final`` is
+    the run's own last evaluation."""
     rows = []
     curves = curves.sort_values(["seed", "campaign", "step"])
     ends = curves.groupby(["seed", "run_id"])[["labelled_ratio", "hours_ratio"]].max().groupby("seed").min()
@@ -285,8 +287,9 @@ def _per_run(curves: pd.DataFrame) -> pd.DataFrame:
         rows.append({"campaign": campaign, "selector": selector, "seed": seed, "steps": len(run),
                      "videos": int(last["labelled_videos"]), "labelled_ratio": last["labelled_ratio"],
                      "seconds_of_video": last["seconds_labelled"], "annotator_hours": last["annotator_hours"],
-                     "map_at_budget": last["average_mAP"], "map@0.5_at_budget": last["mAP@0.50"],
-                     "fraction_of_full_at_budget": last["fraction_of_full"],
+                     "map_at_budget": float(np.interp(ends.at[seed, budget_x], run[budget_x], run["average_mAP"])),
+                     "map@0.5_at_budget": float(np.interp(ends.at[seed, budget_x], run[budget_x], run["mAP@0.50"])),
+                     "map_final": last["average_mAP"],
                      "aulc_videos": _area_until(run, "labelled_ratio", ends.at[seed, "labelled_ratio"]),
                      "aulc_hours": _area_until(run, "hours_ratio", ends.at[seed, "hours_ratio"]),
                      "aulc_videos_range": ends.at[seed, "labelled_ratio"],
@@ -361,7 +364,8 @@ def run_campaign(data: CampaignData, selector: str = "mcle", *, seeds=(0,), base
     curves = pd.concat(histories, ignore_index=True).drop(columns=["noise"])
     curves["hours_ratio"] = curves["annotator_hours"] / pool_hours
     curves["fraction_of_full"] = curves["average_mAP"] / full_map
-    return CampaignResult(curves, _per_run(curves), collected, steps, reference, full_map, pool_hours, settings)
+    per_run = _per_run(curves, "hours_ratio" if budget_hours is not None else "labelled_ratio")
+    return CampaignResult(curves, per_run, collected, steps, reference, full_map, pool_hours, settings)
 
 
 def collected_ground_truth(result: CampaignResult, data: CampaignData, kinetics: GroundTruth) -> GroundTruth:
