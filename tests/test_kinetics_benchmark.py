@@ -1,9 +1,5 @@
 """The Kinetics testbed and Table 1: clip-only labels, their diagnostics, the benchmark, the notebook."""
 
-import time
-import warnings
-
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +11,7 @@ from activeloc.experiments.kinetics import (NOT_REPRODUCIBLE, PAPER_TABLE1, TABL
                                             clip_diagnostics, kinetics_benchmark)
 from activeloc.localization import SlidingWindows
 from activeloc.reporting.pipeline import run_pipeline
-from conftest import write_notebook
+from conftest import run_notebook_tiny, write_notebook
 
 CLIP = [10.0, 20.0]
 
@@ -153,15 +149,7 @@ def test_the_kinetics_testbed_builds_with_the_papers_splits(kinetics_files):
 
 @pytest.mark.notebook
 def test_notebook_09_at_tiny(project, kinetics_files):
-    import papermill as pm
-
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pm.execute_notebook(project / "notebooks" / "09-kinetics-benchmark.ipynb", project / "out.ipynb",
-                            parameters={"profile": "tiny"}, cwd=str(project), kernel_name="python3",
-                            progress_bar=False)
-    elapsed = time.perf_counter() - start
+    executed, elapsed = run_notebook_tiny(project, "09-kinetics-benchmark")
     tables = project / "reports" / "tables"
     table = pd.read_csv(tables / "table1.csv")
     assert {"training", *TABLE1_COLUMNS} <= set(table.columns)
@@ -172,6 +160,6 @@ def test_notebook_09_at_tiny(project, kinetics_files):
     assert len(runs) == 10 and (runs["train_videos"] == 300).all()
     assert len(pd.read_csv(tables / "table1_clip_diagnostics.csv")) > 10
     assert (project / "reports" / "figures" / "table1.png").stat().st_size > 10_000
-    outputs = [o for c in nbformat.read(project / "out.ipynb", as_version=4).cells for o in c.get("outputs", [])]
+    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert elapsed < 90, f"09 at tiny took {elapsed:.0f} s"

@@ -42,10 +42,10 @@ def test_pipeline_tiny(project, capfd):
         "03-selection-ablation@activitynet.ipynb", "03-selection-ablation@kinetics.ipynb", "03b-bootstrap-selectors.ipynb",
         "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb", "04-batch-size@kinetics.ipynb",
         "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb", "05-noisy-oracle@kinetics.ipynb",
-        "08-kinetics-statistics.ipynb", "09-kinetics-benchmark.ipynb"]
+        "07-kinetics-campaign.ipynb", "08-kinetics-statistics.ipynb", "09-kinetics-benchmark.ipynb"]
     second = [r for r in records if "@activitynet" in r["notebook"]]
     assert all(bool(r.get("skipped")) != ANET.is_file() for r in second)  # skipped exactly when the data is absent
-    kinetics = [r for r in records if "kinetics" in r["notebook"]]  # the @kinetics runs, 08 and 09
+    kinetics = [r for r in records if "kinetics" in r["notebook"]]  # the @kinetics runs, 07, 08 and 09
     assert all(bool(r.get("skipped")) != KINETICS["annotations"].is_file() for r in kinetics)
     assert (project / "reports" / "notebooks" / "01-dataset.ipynb").is_file()
     stats = pd.read_csv(project / "reports" / "tables" / "dataset_stats.csv").set_index("split")
@@ -135,6 +135,10 @@ def test_pipeline_tiny(project, capfd):
         assert set(pd.read_csv(tables / "kinetics" / "noise.csv")["noise"]) == {0.2}
         assert set(pd.read_csv(tables / "table1.csv")["training"]) == {"temporal", "clip-only"}
         assert "## Table 1" in summary
+        # 07 runs before 08, which draws the set the campaign collected beside the others.
+        assert set(pd.read_csv(tables / "kinetics_campaign_summary.csv")["selector"]) == {"lal", "random"}
+        assert "collected" in set(pd.read_csv(tables / "kinetics_localization_stats.csv")["set"])
+        assert "## Kinetics campaign" in summary
     # Reproducible to the bit: the executed notebooks of the default testbed, run again by nbval, give
     # back every output but the timings, dates and paths that notebooks/nbval-sanitize.cfg names, and
     # progress bars (tests/nbval_widgets.py). Finished runs and bootstraps are read back from

@@ -7,10 +7,11 @@ from .cost import PerSecondSelector
 from .lal import LALSelector
 from .loop import ActiveLearningLoop, LoopResult
 from .mcle import MCLESelector
-from .oracles import AnnotationQueue, HumanOracle, PendingAnnotations, SimulatedOracle
+from .oracles import (AnnotationQueue, AnnotationTimeModel, HumanOracle, PendingAnnotations, SimulatedAnnotator,
+                      SimulatedOracle)
 from .registry import available_selectors, make_selector, selector_names
 
-__all__ = ["ActiveLearningLoop", "AnnotationQueue", "HumanOracle", "LALSelector", "LearnedSelector", "LoopResult",
-           "MCLESelector", "PendingAnnotations", "PerSecondSelector", "RandomSelector", "Selector",
-           "SimulatedOracle", "UncertaintySelector", "available_selectors", "check_selector", "make_selector",
-           "selector_names"]
+__all__ = ["ActiveLearningLoop", "AnnotationQueue", "AnnotationTimeModel", "HumanOracle", "LALSelector",
+           "LearnedSelector", "LoopResult", "MCLESelector", "PendingAnnotations", "PerSecondSelector", "RandomSelector",
+           "Selector", "SimulatedAnnotator", "SimulatedOracle", "UncertaintySelector", "available_selectors",
+           "check_selector", "make_selector", "selector_names"]

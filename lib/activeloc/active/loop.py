@@ -1,7 +1,8 @@
 """The active-learning loop (paper 3 and 4.1): train, evaluate, select, annotate, add, repeat.
 
 It starts from a random ``initial_ratio`` (10 %) of the Selection videos, annotated by the oracle,
-and runs until the pool is empty or a budget (videos, or seconds of video annotated) is spent.
+and runs until the pool is empty or a budget (videos, seconds of video annotated, or annotator hours
+by the oracle's ``time_model``) is spent.
 The selector sees the pool label-blind. After every step the whole state (labelled videos, their
 annotations, the fitted localizer, the history) is checkpointed with an atomic write, so a run
 killed at any moment, even by SIGKILL, resumes from its last finished step and ends with the same
@@ -57,10 +58,15 @@ class CheckpointWarning(UserWarning):
 
 @dataclass
 class LoopResult:
-    """``history``: one row per step; ``selections``: one row per chosen video (step, rank, utility)."""
+    """``history``: one row per step; ``selections``: one row per chosen video (step, rank, utility);
+    ``annotations``: what the oracle returned for every labelled video (``video_id, t_start, t_end,
+    label``), the initial set's first: the labels the run collected; ``labelled``: the labelled videos
+    in the order they were annotated (the initial set first), those returned without instances too."""
 
     history: pd.DataFrame
     selections: pd.DataFrame
+    annotations: pd.DataFrame | None = None
+    labelled: list | None = None
 
 
 @dataclass
@@ -89,12 +95,15 @@ class ActiveLearningLoop:
     stages a refit's model does not depend on the refits before it, so skipping some changes no
     selection. ``checkpoint``: a file to save the state to after every step and to resume from.
     ``run_id`` and the oracle's ``noise`` are recorded in the tables. ``random_state``: an int for
-    a reproducible run (None draws one, kept in the checkpoint).
+    a reproducible run (None draws one, kept in the checkpoint). An oracle with a ``time_model``
+    (``seconds(durations, instances)``: a person's seconds per video) adds ``annotator_hours`` (the
+    labelled videos' annotation time so far) to the history, and ``budget_hours`` stops the run once
+    that is spent (the last batch may pass it); without a time model ``budget_hours`` is an error.
     """
 
     def __init__(self, localizer, selector, oracle, *, batch_size: int = 64, initial_ratio: float = 0.1,
                  budget_videos: int | None = None, budget_seconds: float | None = None,
-                 max_steps: int | None = None, evaluate_every: float | None = None,
+                 budget_hours: float | None = None, max_steps: int | None = None, evaluate_every: float | None = None,
                  checkpoint: str | os.PathLike | None = None, run_id: str = "run", random_state=0,
                  tiou_thresholds=ACTIVITYNET_TIOU):
         self.localizer = localizer
@@ -104,6 +113,7 @@ class ActiveLearningLoop:
         self.initial_ratio = initial_ratio
         self.budget_videos = budget_videos
         self.budget_seconds = budget_seconds
+        self.budget_hours = budget_hours
         self.max_steps = max_steps
         self.evaluate_every = evaluate_every
         self.checkpoint = checkpoint
@@ -124,6 +134,7 @@ class ActiveLearningLoop:
         def digest(obj) -> str:
             return joblib.hash(obj, hash_name="sha1")[:12]
 
+        annotator = getattr(self.oracle, "model_params", None)  # an annotator model's noise and time parameters
         return {
             "selector": getattr(self.selector, "name", type(self.selector).__name__),
             # Parameters, not fitted state: a bootstrap's timings differ between two fits of one selector.
@@ -131,6 +142,8 @@ class ActiveLearningLoop:
             "seed": int(self.random_state) if self._seeded() else None,
             "batch size": int(self.batch_size), "initial ratio": float(self.initial_ratio),
             "budget (videos)": self.budget_videos, "budget (seconds)": self.budget_seconds,
+            "budget (annotator hours)": self.budget_hours,
+            "annotator model": None if annotator is None else digest(annotator()),
             "max steps": self.max_steps, "evaluate every": self.evaluate_every, "oracle": type(self.oracle).__name__,
             "noise": None if getattr(self.oracle, "noise", None) is None else float(self.oracle.noise),
             "noise std": None if getattr(self.oracle, "noise_std", None) is None else float(self.oracle.noise_std),
@@ -184,14 +197,25 @@ class ActiveLearningLoop:
         if self.checkpoint is not None:
             write_checkpoint(state, self.checkpoint, keep_previous=self._previous())
 
-    def _spent(self, labelled: int, seconds: float) -> bool:
+    def _spent(self, labelled: int, seconds: float, hours: float) -> bool:
         return ((self.budget_videos is not None and labelled >= self.budget_videos)
-                or (self.budget_seconds is not None and seconds >= self.budget_seconds))
+                or (self.budget_seconds is not None and seconds >= self.budget_seconds)
+                or (self.budget_hours is not None and hours >= self.budget_hours))
+
+    def _annotator_hours(self, durations: pd.Series, state: _State) -> float:
+        """The labelled videos' annotation time by the oracle's time model (NaN without one)."""
+        model = getattr(self.oracle, "time_model", None)
+        if model is None:
+            return np.nan
+        return float(model.seconds(durations.loc[state.labelled], state.annotations).sum()) / 3600
 
     def run(self, selection: Dataset, testing: Dataset, *, progress: bool = True) -> LoopResult:
         """Run (or resume) until the pool is empty, the budget is spent or ``max_steps`` steps are done."""
         if int(self.batch_size) < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        timing = getattr(self.oracle, "time_model", None) is not None
+        if self.budget_hours is not None and not timing:
+            raise ValueError("budget_hours needs an oracle with a time_model (annotation seconds per video)")
         state = self._start(selection, self._identity(selection, testing) if self.checkpoint is not None else {})
         durations = selection.durations()
         unlabelled = selection.without_labels()  # what every step's pool is cut from
@@ -209,7 +233,8 @@ class ActiveLearningLoop:
             pool_ids = [v for v in selection.video_ids if v not in labelled_set]
             seconds = float(durations.loc[state.labelled].sum())
             ratio = len(state.labelled) / total
-            final = (not pool_ids or self._spent(len(state.labelled), seconds)
+            hours = self._annotator_hours(durations, state)
+            final = (not pool_ids or self._spent(len(state.labelled), seconds, hours)
                      or (self.max_steps is not None and state.step + 1 >= self.max_steps))
             evaluate = (final or self.evaluate_every is None
                         or ratio >= state.evaluated_ratio + float(self.evaluate_every) - 1e-12)
@@ -227,6 +252,7 @@ class ActiveLearningLoop:
                     "batch_size": self.batch_size, "noise": noise, "step": state.step,
                     "labelled_videos": len(state.labelled), "labelled_ratio": ratio,
                     "seconds_labelled": seconds, "seconds_ratio": seconds / total_seconds,
+                    **({"annotator_hours": hours} if timing else {}),
                     **{f"mAP@{t:.2f}": m for t, m in zip(result.tiou_thresholds, result.mAP)},
                     "average_mAP": result.average_mAP,
                     "convergence_warnings": getattr(state.localizer, "convergence_warnings_", 0), "final": final,
@@ -256,7 +282,8 @@ class ActiveLearningLoop:
         bar.close()
         history = pd.DataFrame(state.history).drop(columns="final")
         selections = pd.DataFrame(state.selections, columns=SELECTION_TABLE_COLUMNS)
-        return LoopResult(history, selections[SELECTION_TABLE_COLUMNS])
+        return LoopResult(history, selections[SELECTION_TABLE_COLUMNS], state.annotations.reset_index(drop=True),
+                          list(state.labelled))
 
 
 CHECKPOINT_MAGIC = b"activeloc checkpoint 1\n"

@@ -5,6 +5,9 @@
   ``1 - n`` and standard deviation ``noise_std`` (the paper gives none; 0.05 by default),
   clipped to (0, 1]. The boundaries are moved so that the returned segment has exactly that tIoU
   and stays inside the video; the label is kept.
+* :class:`SimulatedAnnotator` is a simulated person annotating a campaign (paper 5.1): boundaries
+  that disagree with the truth in proportion to the instance's length, short instances sometimes
+  missed, and an :class:`AnnotationTimeModel` for the seconds each video costs.
 * :class:`HumanOracle` reads what people submitted to an :class:`AnnotationQueue`, an
   append-only JSON-lines file that the annotation widgets write; each submission is flushed and
   fsync'd before ``submit`` returns, and re-submitting a video's latest annotation is a no-op.
@@ -90,6 +93,80 @@ class SimulatedOracle(BaseEstimator):
             cached = (self.ground_truth, pd.Series(np.arange(len(videos))).groupby(videos.to_numpy(dtype=object)).indices)
             self._rows = cached
         return cached[1]
+
+
+class AnnotationTimeModel(BaseEstimator):
+    """A person's time to annotate one video: ``setup_seconds`` (open it, read the task) plus
+    ``watch_factor`` times its duration (watching it through once at normal speed is 1.0) plus
+    ``seconds_per_instance`` for each instance marked (two boundaries and a check). The paper gives
+    no figures; these defaults are assumptions, stated wherever hours are reported."""
+
+    def __init__(self, setup_seconds: float = 20.0, watch_factor: float = 1.0, seconds_per_instance: float = 10.0):
+        self.setup_seconds = setup_seconds
+        self.watch_factor = watch_factor
+        self.seconds_per_instance = seconds_per_instance
+
+    def seconds(self, durations: pd.Series, instances: pd.DataFrame) -> pd.Series:
+        """Seconds per video of ``durations`` (index ``video_id``), given the ``instances`` returned for them."""
+        marked = instances.groupby("video_id").size().reindex(durations.index, fill_value=0)
+        return (self.setup_seconds + self.watch_factor * durations.astype(float)
+                + self.seconds_per_instance * marked).rename("annotator_seconds")
+
+
+class SimulatedAnnotator(BaseEstimator):
+    """A simulated person who annotates each requested video from ``ground_truth``.
+
+    The noise model, per true instance of length ``L`` (seconds) in a video of duration ``D``:
+
+    * **missed**: an instance shorter than ``miss_below`` seconds is left out with probability
+      ``miss_probability`` (longer ones never are); a video whose instances are all missed comes
+      back with none, i.e. as all background;
+    * **boundaries**: start and end each move by an independent Gaussian of standard deviation
+      ``boundary_std * L``, then are clipped to ``[0, D]``; if the two cross or come closer than
+      ``min_length`` seconds, the instance is returned as the truth (a person re-checks it);
+    * the label is the video's class, as asked (the paper's interface asks for one action).
+
+    ``time_model`` (default :class:`AnnotationTimeModel`) gives each video's annotation seconds from
+    its duration and what was returned. Answers depend on ``random_state`` only.
+    """
+
+    def __init__(self, ground_truth: GroundTruth, boundary_std: float = 0.1, miss_below: float = 5.0,
+                 miss_probability: float = 0.2, min_length: float = 0.5, time_model: AnnotationTimeModel | None = None):
+        self.ground_truth = ground_truth
+        self.boundary_std = boundary_std
+        self.miss_below = miss_below
+        self.miss_probability = miss_probability
+        self.min_length = min_length
+        self.time_model = AnnotationTimeModel() if time_model is None else time_model
+
+    def model_params(self) -> dict:
+        """The noise and time parameters (what a checkpoint's run identity records)."""
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in ("ground_truth", "time_model")}
+        return {**params, "time_model": self.time_model.get_params()}
+
+    def annotate(self, video_ids, random_state=None) -> pd.DataFrame:
+        truth = self._truth().annotate(video_ids)
+        if truth.empty:
+            return truth
+        rng = check_random_state(random_state)
+        missed_draw = rng.random_sample(len(truth))
+        shifts = rng.normal(0.0, 1.0, (len(truth), 2))
+        t0, t1 = truth["t_start"].to_numpy(float), truth["t_end"].to_numpy(float)
+        length = t1 - t0
+        durations = self.ground_truth.videos["duration"].loc[truth["video_id"]].to_numpy(float)
+        start = np.clip(t0 + shifts[:, 0] * self.boundary_std * length, 0.0, durations)
+        end = np.clip(t1 + shifts[:, 1] * self.boundary_std * length, 0.0, durations)
+        kept_truth = end - start < self.min_length
+        out = truth.assign(t_start=np.where(kept_truth, t0, start), t_end=np.where(kept_truth, t1, end))
+        missed = (length < self.miss_below) & (missed_draw < self.miss_probability)
+        return out[~missed].reset_index(drop=True)
+
+    def _truth(self) -> SimulatedOracle:
+        """The noise-free oracle of ``ground_truth``, kept: it indexes the instances once."""
+        cached = self.__dict__.get("_oracle")
+        if cached is None or cached.ground_truth is not self.ground_truth:
+            cached = self._oracle = SimulatedOracle(self.ground_truth)
+        return cached
 
 
 class PendingAnnotations(LookupError):
@@ -389,10 +466,13 @@ def _fsync_directory(folder: Path) -> None:
 
 
 class HumanOracle(BaseEstimator):
-    """Answers from an :class:`AnnotationQueue`; raises :class:`PendingAnnotations` for videos not yet done."""
+    """Answers from an :class:`AnnotationQueue`; raises :class:`PendingAnnotations` for videos not yet done.
 
-    def __init__(self, queue: AnnotationQueue):
+    ``time_model``: an :class:`AnnotationTimeModel` to estimate the people's hours (None: not counted)."""
+
+    def __init__(self, queue: AnnotationQueue, time_model: AnnotationTimeModel | None = None):
         self.queue = queue
+        self.time_model = time_model
 
     def annotate(self, video_ids, random_state=None) -> pd.DataFrame:
         video_ids = list(video_ids)

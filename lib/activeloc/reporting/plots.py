@@ -333,3 +333,17 @@ def plot_table1(runs: pd.DataFrame, paper: pd.DataFrame, columns):
     ax.legend(title=None)
     return _finish(fig, ax, "tIoU threshold", "mAP (%)",
                    "Table 1: trained on temporal annotations vs on 10 s clips (this reproduction solid)")
+
+
+def plot_campaign(curves: pd.DataFrame):
+    """The Kinetics campaign's learning curves: average mAP (%) on the held-out videos against videos
+    annotated (left) and against annotator hours (right), per selector, mean and 95 % t band over
+    seeds (runs of a seed reach different hours at each step: averaged on one grid)."""
+    fig, axes = _axes((12, 4.5), ncols=2, sharey=True)
+    data = curves.assign(percent=100 * curves["average_mAP"]).sort_values("selector")
+    sns.lineplot(data, x="labelled_videos", y="percent", hue="selector", errorbar=t_interval, marker="o", ax=axes[0])
+    hours = interpolate_curves(data, "annotator_hours", "percent").sort_values("selector")
+    sns.lineplot(hours, x="annotator_hours", y="percent", hue="selector", errorbar=t_interval, ax=axes[1])
+    axes[0].set(xlabel="videos annotated", ylabel="average mAP (%, tIoU 0.5:0.95), held-out videos",
+                title="Campaign against videos annotated")
+    return _finish(fig, axes[1], "annotator hours (time model)", "", "Campaign against annotator hours")
