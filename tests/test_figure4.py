@@ -135,7 +135,6 @@ def test_notebook_is_skipped_without_the_kinetics_files(project, monkeypatch):
 
 
 @pytest.mark.notebook
-@pytest.mark.xdist_group("notebooks")
 def test_notebook_tiny_writes_figure_4(project, kinetics_files, anet_path):
     import papermill as pm
 
@@ -162,7 +161,6 @@ def test_notebook_tiny_writes_figure_4(project, kinetics_files, anet_path):
 
 
 @pytest.mark.notebook
-@pytest.mark.xdist_group("notebooks")
 def test_notebook_draws_the_collected_set_when_it_exists(project, kinetics_files, tmp_path):
     """The campaign's output, wherever it is, is the first set; here a hand-made one beside the real Kinetics."""
     import json

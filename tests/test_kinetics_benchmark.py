@@ -149,7 +149,7 @@ def test_the_kinetics_testbed_builds_with_the_papers_splits(kinetics_files):
 
 @pytest.mark.notebook
 def test_notebook_09_at_tiny(project, kinetics_files):
-    executed, elapsed = run_notebook_tiny(project, "09-kinetics-benchmark")
+    executed = run_notebook_tiny(project, "09-kinetics-benchmark")
     tables = project / "reports" / "tables"
     table = pd.read_csv(tables / "table1.csv")
     assert {"training", *TABLE1_COLUMNS} <= set(table.columns)
@@ -162,4 +162,3 @@ def test_notebook_09_at_tiny(project, kinetics_files):
     assert (project / "reports" / "figures" / "table1.png").stat().st_size > 10_000
     outputs = [o for c in executed.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert elapsed < 90, f"09 at tiny took {elapsed:.0f} s"

@@ -40,8 +40,8 @@ def test_pipeline_tiny(project, capfd):
         "01-dataset.ipynb", "01-dataset@activitynet.ipynb", "01-dataset@kinetics.ipynb", "02-localizer.ipynb",
         "02-localizer@activitynet.ipynb", "03-selection-ablation.ipynb",
         "03-selection-ablation@activitynet.ipynb", "03-selection-ablation@kinetics.ipynb", "03b-bootstrap-selectors.ipynb",
-        "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb", "04-batch-size@kinetics.ipynb",
-        "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb", "05-noisy-oracle@kinetics.ipynb",
+        "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb",  # 04 and 05 @kinetics: quick and paper only
+        "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb",
         "07-kinetics-campaign.ipynb", "08-kinetics-statistics.ipynb", "09-kinetics-benchmark.ipynb"]
     second = [r for r in records if "@activitynet" in r["notebook"]]
     assert all(bool(r.get("skipped")) != ANET.is_file() for r in second)  # skipped exactly when the data is absent
@@ -132,7 +132,6 @@ def test_pipeline_tiny(project, capfd):
         assert third.loc["all", "videos"] == 5735 and third.loc["knowledge_source", "classes"] == 150
         assert set(pd.read_csv(tables / "kinetics" / "selection_ablation.csv")["selector"]) == {
             "random", "uncertainty", "mcle", "lal"}
-        assert set(pd.read_csv(tables / "kinetics" / "noise.csv")["noise"]) == {0.2}
         assert set(pd.read_csv(tables / "table1.csv")["training"]) == {"temporal", "clip-only"}
         assert "## Table 1" in summary
         # 07 runs before 08, which draws the set the campaign collected beside the others.
