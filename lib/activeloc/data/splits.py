@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from .annotations import GroundTruth
+from .attributes import instance_attributes
 
 PAPER_SIZES = {"knowledge_source": 2790, "selection": 11160, "testing": 3724}
 SPLITS = tuple(PAPER_SIZES)
@@ -101,11 +102,7 @@ def videos_left_out(ground_truth: GroundTruth, splits: pd.DataFrame) -> pd.Serie
 
 def split_statistics(ground_truth: GroundTruth, splits: pd.DataFrame) -> pd.DataFrame:
     """One row per split (and ``all``): videos, instances, classes and mean temporal statistics."""
-    inst = ground_truth.instances.merge(splits[["split"]], left_on="video_id", right_index=True)
-    inst = inst.assign(
-        length=inst["t_end"] - inst["t_start"],
-        coverage=(inst["t_end"] - inst["t_start"]) / ground_truth.videos["duration"].loc[inst["video_id"]].to_numpy(),
-    )
+    inst = instance_attributes(ground_truth).merge(splits[["split"]], left_on="video_id", right_index=True)
     rows = []
     for name in (*SPLITS, "all"):
         part = inst if name == "all" else inst[inst["split"] == name]
