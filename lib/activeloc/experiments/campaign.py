@@ -15,7 +15,10 @@ The protocol (:func:`campaign_data`, :func:`run_campaign`):
   (ids, estimated durations, simulated features); the loop hands selectors nothing else. The videos'
   Kinetics classes are known to the campaign (they define the pool and tell the annotator which
   action to mark) but no registered selector reads them. Temporal annotations exist only for the
-  videos the annotator has returned.
+  videos the annotator has returned. One caveat: the durations are estimated from each video's last
+  annotated end (Kinetics gives none), so a duration tells where the video's last action ends (to the
+  duration model's inverse) and a selector that reads durations (the ``-per-second`` variants) reads
+  that much of the truth.
 - **Knowledge-Source** (what the learned selectors, MCLE and LAL, are bootstrapped on): the
   Knowledge-Source split of the ``activitynet`` testbed (real ActivityNet 1.3 annotations, the paper's
   category-disjoint split, seed 0; the 30 ids that are also Kinetics videos removed): a transfer
@@ -62,6 +65,7 @@ from ..data.simulator import simulate_features
 from ..data.splits import draw_subset, make_splits
 from ..evaluation.curves import aulc, mean_ci
 from ..localization.localizer import StageWiseLocalizer
+from .grid import selector_params_of
 from .studies import full_data_reference
 
 N_CLASSES = 75  # the paper's campaign (5.1)
@@ -121,8 +125,6 @@ class CampaignData:
     classes: list
     videos: pd.DataFrame
     left_out: int
-    feature_params: dict
-    feature_seed: int
     key: str
 
     def counts(self) -> pd.DataFrame:
@@ -175,7 +177,7 @@ def campaign_data(kinetics: GroundTruth, classes, *, knowledge: GroundTruth | No
     return CampaignData(data.subset(videos.index[videos["split"] == "pool"]),
                         data.subset(videos.index[videos["split"] == "testing"]),
                         Dataset(ks_gt, ks_features), f"{description}; {len(ks_ids)} videos", list(classes), videos,
-                        left_out, feature_params, feature_seed, key)
+                        left_out, key)
 
 
 def bootstrap_selector(name: str, data: CampaignData, *, params: dict | None = None, localizer=None,
@@ -309,7 +311,7 @@ def run_campaign(data: CampaignData, selector: str = "mcle", *, seeds=(0,), base
     does not have yet ends the call with ``pending`` listing them; call again once they are
     submitted, and the campaign resumes from its last finished step. The pool's true annotations are then
     not used: no full-data reference (``full_map`` and ``fraction_of_full`` are NaN, so are the AULCs;
-    the curves in mAP stand), and ``pool_hours`` counts the pool's known instances only.
+    the curves in mAP stand), and ``pool_hours`` counts setup and watching time only (no instances).
     ``selector_params``: per selector name (a ``-per-second`` variant without its own takes its plain
     selector's)."""
     if budget_videos is None and budget_hours is None:
@@ -322,10 +324,11 @@ def run_campaign(data: CampaignData, selector: str = "mcle", *, seeds=(0,), base
     if oracle == "queue":
         plan, seeds = plan[:1], seeds[:1]
     params = selector_params or {}
-    selectors = {name: bootstrap_selector(name, data, params=params.get(name, params.get(split_selector_name(name)[0])),
+    selectors = {name: bootstrap_selector(name, data, params=selector_params_of(name, params),
                                           localizer=localizer, cache_dir=cache_dir) for name, _ in plan}
-    truth_hours = AnnotationTimeModel(**(time_model or {})).seconds(data.pool.durations(), data.pool.instances)
-    pool_hours = float(truth_hours.sum()) / 3600
+    # Live, the pool's instances are the people's to give: its hours then count setup and watching only.
+    known = data.pool.instances if oracle == "simulated" else data.pool.instances.iloc[:0]
+    pool_hours = float(AnnotationTimeModel(**(time_model or {})).seconds(data.pool.durations(), known).sum()) / 3600
     histories, collected, steps, pending = [], None, None, []
     runs = [(seed, name, role) for seed in seeds for name, role in plan]
     for seed, name, role in tqdm(runs, desc="campaigns", unit="run", disable=not progress):
@@ -413,7 +416,9 @@ def datasheet(result: CampaignResult, data: CampaignData, collected: GroundTruth
             "initial_set": "a random 10 % of the pool, annotated first (counted in the budget)",
             "oracle": s["oracle"], "annotator_model": s["annotator"],
             "visible_to_the_learner": "video ids, estimated durations and simulated features of the pool (label-blind); "
-                                      "each video's Kinetics class is known to the campaign but read by no selector",
+                                      "each video's Kinetics class is known to the campaign but read by no selector; "
+                                      "the durations are estimated from the last annotated end, so they tell where "
+                                      "each video's last action ends",
         },
         "estimated_fields": {
             "duration": "estimated from the last annotated end by activeloc.data.durations (marked "

@@ -56,12 +56,13 @@ def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, localizer=
     selector_params = selector_params or {}
     selectors, batch_sizes, noises, seeds = (list(dict.fromkeys(values)) for values in  # each once
                                              (selectors, batch_sizes, noises, seeds))
-    return [{**common, "selector": s, "selector_params": _params_of(s, selector_params), "batch_size": int(b),
+    return [{**common, "selector": s, "selector_params": selector_params_of(s, selector_params), "batch_size": int(b),
              "noise": float(n), "seed": int(r)}
             for s in selectors for b in batch_sizes for n in noises for r in seeds]
 
 
-def _params_of(selector: str, selector_params: dict) -> dict:
+def selector_params_of(selector: str, selector_params: dict) -> dict:
+    """A selector's parameters in a per-name table: its own, else its plain selector's (for a ``-per-second`` variant)."""
     return selector_params.get(selector, selector_params.get(split_selector_name(selector)[0], {}))
 
 
