@@ -147,7 +147,9 @@ def test_a_short_campaign_runs_against_random_until_the_budget(campaign, short_r
     first = curves[curves["step"] == 0].groupby("seed")["labelled_videos"].nunique()
     assert (first == 1).all()  # both campaigns of a seed start from the same initial set
     summary = short_run.summary().set_index("selector")
-    assert summary.loc["random", "aulc_hours_diff_mean"] == 0 and summary.loc["mcle", "runs"] == 2
+    assert summary.loc["random", "aulc_hours_diff_vs_random_mean"] == 0 and summary.loc["mcle", "runs"] == 2
+    by_seed = short_run.per_run.pivot(index="seed", columns="selector", values="aulc_hours")
+    assert np.isclose(summary.loc["mcle", "aulc_hours_diff_vs_random_mean"], (by_seed["mcle"] - by_seed["random"]).mean())
     assert summary["map_at_budget_mean"].between(0, 1).all()
     runs = short_run.per_run
     assert (runs.groupby("seed")["aulc_hours_range"].nunique() == 1).all()  # one range per seed's pair

@@ -61,8 +61,11 @@ def load(files, **kwargs):
 
 def test_hand_made_load_report(files):
     model, _ = calibrate_duration_model(activitynet_like())
-    gt = load(files, clips=files["clips"], activitynet=activitynet_like(), duration_model=model)
+    gt = load(files, clips=files["clips"], activitynet=activitynet_like())  # calibrated on it by default
     r = gt.report
+    assert r.duration_model["params"] == model.describe()["params"]
+    assert load(files, clips=files["clips"], duration_model=model).videos["duration"].equals(gt.videos["duration"])
+    assert load(files).report.duration_model == DurationModel.fallback().describe()
     assert (r.rows, r.instances, r.videos, r.classes) == (6, 5, 3, 3)
     assert r.duplicates == 1 and [x["line"] for x in r.repairs] == [3]
     assert (r.overlapping_pairs, r.slight_overlaps) == (1, 1)

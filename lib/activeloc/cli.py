@@ -122,7 +122,6 @@ def _evaluate(args) -> int:
 def _convert_kinetics(args) -> int:
     from .core.io import write_json_atomic
     from .core.paths import activitynet_annotations
-    from .data.durations import DurationModel, calibrate_duration_model
     from .data.kinetics import read_kinetics
 
     _writable_folder(str(Path(args.out).resolve().parent), "--out")
@@ -132,14 +131,10 @@ def _convert_kinetics(args) -> int:
             activitynet_path = activitynet_annotations()
         except FileNotFoundError:  # outside a project there is no ../shared/data to look in
             pass
-    activitynet, model = None, DurationModel.fallback()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the load report below says it all
-        if activitynet_path is not None:
-            activitynet = read_ground_truth(activitynet_path)
-            model, _ = calibrate_duration_model(activitynet, name=str(activitynet_path))
-        gt = read_kinetics(args.annotations, args.categories, clips=args.clips, activitynet=activitynet,
-                           duration_model=model)
+        activitynet = None if activitynet_path is None else read_ground_truth(activitynet_path)
+        gt = read_kinetics(args.annotations, args.categories, clips=args.clips, activitynet=activitynet)
     write_ground_truth(gt, args.out)
     if args.report:
         write_json_atomic(gt.report.to_dict(with_repairs=True), args.report, indent=1)

@@ -203,16 +203,26 @@ def _object(pairs) -> dict:
     return _RepeatedKeys(pairs, repeated)
 
 
-def _load_json(path, videos_key: str) -> dict:
-    """The top-level object of a JSON file whose ``videos_key`` object maps video ids to entries."""
+def read_text(path) -> str:
+    """A UTF-8 text file's content; a missing file, a folder or undecodable bytes raise an
+    :class:`AnnotationError` naming the file."""
     if Path(path).exists() and not Path(path).is_file():  # a folder, a device, a pipe: nothing to read to an end
         raise AnnotationError("not a regular file", path=path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh, object_pairs_hook=_object)
+        with open(path, encoding="utf-8", newline="") as fh:
+            return fh.read()
     except FileNotFoundError:
         raise AnnotationError("file not found", path=path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise AnnotationError("not UTF-8 text", path=path) from None
+
+
+def _load_json(path, videos_key: str) -> dict:
+    """The top-level object of a JSON file whose ``videos_key`` object maps video ids to entries."""
+    text = read_text(path)
+    try:
+        data = json.loads(text, object_pairs_hook=_object)
+    except json.JSONDecodeError as exc:
         raise AnnotationError(f"not valid JSON ({exc})", path=path) from None
     except RecursionError:
         raise AnnotationError("not readable: JSON nested too deeply", path=path) from None

@@ -147,11 +147,10 @@ def statistics_by_set(sets) -> pd.DataFrame:
     ``depends_on_durations`` (coverage rows: their bins rest on the durations, estimated or given)."""
     frames = []
     for name, gt in sets.items():
-        stats = dataset_statistics(gt)
         frame = statistics_frame(gt)
         frames.append(pd.DataFrame({
-            "set": name, "videos": stats["videos"], "annotated_videos": stats["annotated_videos"],
-            "instances": stats["instances"], "classes": gt.instances["label"].nunique(),
+            "set": name, "videos": len(gt.videos), "annotated_videos": gt.instances["video_id"].nunique(),
+            "instances": len(gt.instances), "classes": gt.instances["label"].nunique(),
             "durations": durations_kind(gt), "attribute": frame["attribute"], "bin": frame["bin"],
             "range": frame["range"], "count": frame["count"], "percent": 100 * frame["fraction"],
             "depends_on_durations": frame["attribute"].eq("coverage")}))

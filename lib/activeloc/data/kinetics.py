@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .annotations import ESTIMATED_FIELD, AnnotationError, GroundTruth, LoadReport, parse_ground_truth
-from .durations import DurationModel
+from .annotations import ESTIMATED_FIELD, AnnotationError, GroundTruth, LoadReport, parse_ground_truth, read_text
+from .durations import DurationModel, calibrate_duration_model
 
 ANNOTATION_COLUMNS = ("youtube_id", "start_s", "end_s", "class_index")
 CLIP_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
@@ -111,18 +111,6 @@ def _named(what: str, items: list) -> str:
     return f" ({what + ' ' if what else ''}{shown})"
 
 
-def _text_lines(path) -> list[str]:
-    if Path(path).exists() and not Path(path).is_file():
-        raise AnnotationError("not a regular file", path=path)
-    try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            return fh.read().splitlines()
-    except FileNotFoundError:
-        raise AnnotationError("file not found", path=path) from None
-    except UnicodeDecodeError:
-        raise AnnotationError("not UTF-8 text", path=path) from None
-
-
 def _seconds(text: str, *, path, line, field_name) -> float:
     try:
         value = float(text)
@@ -138,7 +126,7 @@ def _seconds(text: str, *, path, line, field_name) -> float:
 def read_categories(path: str | os.PathLike) -> list[str]:
     """Class names by index, underscores turned into spaces (Kinetics' own spelling)."""
     names, first = [], {}
-    for number, text in enumerate(_text_lines(path), 1):
+    for number, text in enumerate(read_text(path).splitlines(), 1):
         name = text.strip().replace("_", " ")
         if not name:
             raise AnnotationError("empty class name", path=path, line=number, field="name")
@@ -155,7 +143,7 @@ def read_categories(path: str | os.PathLike) -> list[str]:
 def read_annotation_rows(path: str | os.PathLike, categories: list[str]) -> pd.DataFrame:
     """The annotation rows as a table: ``line, video_id, t_start, t_end, label`` (blank lines skipped)."""
     rows = []
-    for number, text in enumerate(_text_lines(path), 1):
+    for number, text in enumerate(read_text(path).splitlines(), 1):
         if not text.strip():
             continue
         parts = text.split("\t")
@@ -180,7 +168,7 @@ def read_annotation_rows(path: str | os.PathLike, categories: list[str]) -> pd.D
 
 def read_clips(path: str | os.PathLike) -> pd.DataFrame:
     """The clip list as a table: ``line, youtube_id, label, t_start, t_end`` (other columns ignored)."""
-    reader = csv.reader(_text_lines(path))  # one list item a line, so line_num is the file's line
+    reader = csv.reader(read_text(path).splitlines())  # one list item a line, so line_num is the file's line
     header = [name.strip() for name in next(reader, [])]
     for name in CLIP_COLUMNS:
         if name not in header:
@@ -212,17 +200,26 @@ def _overlaps(instances: pd.DataFrame) -> pd.DataFrame:
 
 def read_kinetics(annotations: str | os.PathLike, categories: str | os.PathLike, *,
                   clips: str | os.PathLike | None = None, activitynet: GroundTruth | None = None,
-                  duration_model: DurationModel | None = None, subset: str = "validation",
-                  overlap_tolerance: float = OVERLAP_TOLERANCE) -> GroundTruth:
+                  duration_model: DurationModel | None = None) -> GroundTruth:
     """Kinetics temporal annotations as a :class:`GroundTruth` whose ``report`` is a :class:`KineticsReport`.
 
-    ``activitynet``: its ids are checked for overlap with Kinetics'. ``duration_model``: a fitted
-    :class:`DurationModel` (default: :meth:`DurationModel.fallback`). Every video goes to ``subset``.
+    ``activitynet``: its ids are checked for overlap with Kinetics', and, unless ``duration_model``
+    (a fitted :class:`DurationModel`) is given, the duration model is calibrated on it
+    (:func:`~activeloc.data.durations.calibrate_duration_model`); with neither, the model's documented
+    constants (:meth:`DurationModel.fallback`). Every video is in subset ``validation`` (the annotated
+    videos are Kinetics-600 validation videos).
     """
     names = read_categories(categories)
     rows = read_annotation_rows(annotations, names)
     clip_rows = None if clips is None else read_clips(clips)
-    model = duration_model or DurationModel.fallback()
+    if duration_model is not None:
+        model = duration_model
+    elif activitynet is not None:
+        path = getattr(activitynet.report, "path", None)
+        name = str(path) if path else "the given ActivityNet annotations"
+        model = calibrate_duration_model(activitynet, name=name)[0]
+    else:
+        model = DurationModel.fallback()
 
     last_end = rows.groupby("video_id", sort=False)["t_end"].max()
     clip_end = None
@@ -232,7 +229,7 @@ def read_kinetics(annotations: str | os.PathLike, categories: str | os.PathLike,
     # Rounded up to the annotations' 0.01 s, readable in the file; the maximum guards against float rounding.
     durations = pd.Series(np.maximum(np.ceil(estimate * 100) / 100, estimate), index=last_end.index)
 
-    database = {vid: {"subset": subset, "duration": float(durations[vid]), ESTIMATED_FIELD: True,
+    database = {vid: {"subset": "validation", "duration": float(durations[vid]), ESTIMATED_FIELD: True,
                       "url": f"https://www.youtube.com/watch?v={vid}", "annotations": []} for vid in last_end.index}
     line_of = {vid: [] for vid in last_end.index}  # line of each annotation, in the order written
     for line, vid, t0, t1, label in rows.itertuples(index=False):
@@ -252,7 +249,7 @@ def read_kinetics(annotations: str | os.PathLike, categories: str | os.PathLike,
     # gt.instances holds the annotations video by video, in the order written, without the removed ones
     kept = gt.instances.assign(line=[line for lines in line_of.values() for line in lines if line not in removed])
     report = KineticsReport(**asdict(gt.report), rows=len(rows), classes=kept["label"].nunique(),
-                            overlap_tolerance=overlap_tolerance, estimated_durations=len(durations),
+                            overlap_tolerance=OVERLAP_TOLERANCE, estimated_durations=len(durations),
                             duration_model=model.describe())
     _check_overlaps(report, kept)
     labels = kept.groupby("video_id", sort=False)["label"].unique()

@@ -21,6 +21,14 @@ PAPER_SIZES = {"knowledge_source": 2790, "selection": 11160, "testing": 3724}
 SPLITS = tuple(PAPER_SIZES)
 
 
+def primary_labels(ground_truth: GroundTruth) -> pd.Series:
+    """Each annotated video's primary class (indexed by ``video_id``, sorted): its class with the most
+    instances, the first in sorted order on ties."""
+    counts = ground_truth.instances.groupby(["video_id", "label"]).size().reset_index(name="n")
+    counts = counts.sort_values(["video_id", "n", "label"], ascending=[True, False, True])
+    return counts.drop_duplicates("video_id").set_index("video_id")["label"]
+
+
 def make_splits(ground_truth: GroundTruth, *, n_source_classes: int | None = None,
                 sizes: dict[str, int] = PAPER_SIZES, random_state=None) -> pd.DataFrame:
     """Assign annotated videos to splits; returns a table indexed by ``video_id`` with ``split, label``.
@@ -40,8 +48,7 @@ def make_splits(ground_truth: GroundTruth, *, n_source_classes: int | None = Non
     source_classes = set(rng.permutation(classes)[:n_source])
 
     counts = inst.groupby(["video_id", "label"]).size().reset_index(name="n")
-    counts = counts.sort_values(["video_id", "n", "label"], ascending=[True, False, True])
-    primary = counts.drop_duplicates("video_id").set_index("video_id")["label"]
+    primary = primary_labels(ground_truth)
     in_source = counts.assign(src=counts["label"].isin(source_classes)).groupby("video_id")["src"].agg(["all", "any"])
     source_ids = in_source.index[in_source["all"]].to_numpy()
     target_ids = in_source.index[~in_source["any"]].to_numpy()

@@ -7,7 +7,8 @@
   :func:`~activeloc.data.kinetics.read_kinetics` with the clip list, under simulated features: a
   Kinetics-structured simulation. Its limits: 9,625 instances in 6,461 videos (validation videos of
   all 600 classes, 9 to 17 per class), a third the size of ActivityNet; **durations estimated** from
-  the last annotated end (the duration model of :mod:`~activeloc.data.durations`, marked
+  the last annotated end (the duration model of :mod:`~activeloc.data.durations`, calibrated on
+  ActivityNet 1.3 where its file is present, else its documented constants; marked
   ``duration_estimated``), so the background after a video's last action is the model's, not the
   video's; features simulated, as on every testbed. The paper's category-disjoint splits
   (:func:`~activeloc.data.splits.make_splits`, a quarter of the classes for Knowledge-Source) give
@@ -62,9 +63,13 @@ class Testbed:
         found = {name: shared_file(f, root) for name, f in self.files().items()}
         if self.kind != "kinetics":
             return _read_annotated(found["annotations"])
+        activitynet_file = shared_file(ACTIVITYNET_FILE, root)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # its report says more than its one warning
-            gt = read_kinetics(found["annotations"], found["categories"], clips=found["clips"])
+            # ActivityNet, where present, calibrates the durations, as `activeloc convert-kinetics` does
+            activitynet = None if activitynet_file is None else read_ground_truth(activitynet_file)
+            gt = read_kinetics(found["annotations"], found["categories"], clips=found["clips"],
+                               activitynet=activitynet)
         return gt, gt.report.summary().splitlines()
 
     def build(self, *, n_videos: int, n_classes: int, random_state=None, ground_truth_path=None,

@@ -137,27 +137,29 @@ def aggregate(per_run: pd.DataFrame, by, columns=("aulc",), level: float = 0.95)
     return pd.DataFrame(rows)
 
 
-def _check_partners(runs: pd.DataFrame, baseline: str) -> None:
-    """Each selector's runs (one row per run) and the baseline's must match one to one on :data:`PAIR_KEYS`."""
-    keys = list(PAIR_KEYS)
+def _describe(keys, values) -> str:
+    """``seed 3 (batch size 8, noise 0.1)`` for the pair keys' values of a run."""
+    named = [f"{k.replace('_', ' ')} {v}" for k, v in zip(keys, values)]
+    return named[0] + (f" ({', '.join(named[1:])})" if len(named) > 1 else "")
+
+
+def _check_partners(runs: pd.DataFrame, baseline: str, keys=PAIR_KEYS) -> None:
+    """Each selector's runs (one row per run) and the baseline's must match one to one on ``keys``."""
+    keys = list(keys)
     twice = runs.duplicated(["selector", *keys])
     if twice.any():
         run = runs[twice].iloc[0]
-        raise ValueError(f"selector {run['selector']!r} has two runs for seed {run['seed']} "
-                         f"(batch size {run['batch_size']}, noise {run['noise']}): cannot pair them")
+        raise ValueError(f"selector {run['selector']!r} has two runs for {_describe(keys, run[keys])}: cannot pair them")
     base = pd.MultiIndex.from_frame(runs.loc[runs["selector"] == baseline, keys])
     if base.empty:
         raise ValueError(f"no runs of the baseline selector {baseline!r} to pair with")
     for selector, grp in runs.groupby("selector", sort=True):
         own = pd.MultiIndex.from_frame(grp[keys])
         if len(alone := own.difference(base)):
-            seed, batch_size, noise = alone[0]
-            raise ValueError(f"selector {selector!r}, seed {seed} (batch size {batch_size}, noise {noise}): "
-                             f"no {baseline!r} run to pair with")
+            raise ValueError(f"selector {selector!r}, {_describe(keys, alone[0])}: no {baseline!r} run to pair with")
         if len(missing := base.difference(own)):
-            seed, batch_size, noise = missing[0]
-            raise ValueError(f"selector {selector!r} has no run for seed {seed} (batch size {batch_size}, "
-                             f"noise {noise}) to pair with {baseline!r}'s")
+            raise ValueError(f"selector {selector!r} has no run for {_describe(keys, missing[0])} to pair with "
+                             f"{baseline!r}'s")
 
 
 def _interval(diffs, is_baseline: bool, level: float, method: str) -> tuple[float, float, float]:
@@ -166,9 +168,10 @@ def _interval(diffs, is_baseline: bool, level: float, method: str) -> tuple[floa
 
 
 def paired_differences(per_run: pd.DataFrame, by=(), *, baseline: str = "random", columns=None,
-                       level: float = 0.95) -> pd.DataFrame:
-    """Differences ``selector - baseline`` between runs paired on :data:`PAIR_KEYS` (the same seed,
-    hence the same initial labelled set, batch size and noise), summarised per selector and ``by``.
+                       level: float = 0.95, keys=PAIR_KEYS) -> pd.DataFrame:
+    """Differences ``selector - baseline`` between runs paired on ``keys`` (by default
+    :data:`PAIR_KEYS`: the same seed, hence the same initial labelled set, batch size and noise),
+    summarised per selector and ``by``.
 
     ``columns``: the per-run measures to difference (default: those of :data:`PAIRED_COLUMNS` in
     ``per_run``). A run that never reaches 80 % is censored at its last labelled ratio
@@ -179,11 +182,11 @@ def paired_differences(per_run: pd.DataFrame, by=(), *, baseline: str = "random"
     """
     by = [by] if isinstance(by, str) else list(by)
     columns = [c for c in PAIRED_COLUMNS if c in per_run] if columns is None else list(columns)
-    keys = list(PAIR_KEYS)
-    _check_partners(per_run, baseline)
+    keys = list(keys)
+    _check_partners(per_run, baseline, keys)
     runs = censor_unreached(per_run)
-    base = runs[runs["selector"] == baseline].set_index(keys)[columns]
-    partners = base.loc[pd.MultiIndex.from_frame(runs[keys])].to_numpy()
+    base = runs.loc[runs["selector"] == baseline, [*keys, *columns]]
+    partners = runs[keys].merge(base, on=keys, how="left")[columns].to_numpy()  # a left merge keeps the rows' order
     diffs = runs.assign(**dict(zip(columns, (runs[columns].to_numpy() - partners).T)))
     rows = []
     for key, grp in diffs.groupby(["selector", *by], sort=True):

@@ -35,7 +35,8 @@ def bootstrapped_selector(cell: dict, knowledge_source, *, n_jobs: int = 1, sche
     """The cell's selector, fitted on ``knowledge_source`` if it learns from it.
 
     A learned selector is loaded from :func:`selector_artefact` if that file exists, else fitted
-    (learning with the cell's localizer unless its parameters name another) and written atomically.
+    (learning with the cell's localizer unless its parameters name another) and written atomically
+    there (not kept when the cell's ``dataset_dir`` is None).
     A cost-aware variant wraps the same bootstrap as its plain selector. The fit's joblib work
     (LAL's Monte-Carlo subsets) runs on ``n_jobs`` local processes, or on the Dask cluster at
     ``scheduler``.
@@ -43,8 +44,8 @@ def bootstrapped_selector(cell: dict, knowledge_source, *, n_jobs: int = 1, sche
     base, per_second = split_selector_name(cell["selector"])
     selector = make_selector(base, **cell["selector_params"])
     if isinstance(selector, LearnedSelector):
-        artefact = selector_artefact(cell)
-        if artefact.exists():
+        artefact = None if cell["dataset_dir"] is None else selector_artefact(cell)
+        if artefact is not None and artefact.exists():
             selector = joblib.load(artefact)
         else:
             check_code(cell["code"])
@@ -53,7 +54,8 @@ def bootstrapped_selector(cell: dict, knowledge_source, *, n_jobs: int = 1, sche
             with timed() as elapsed, parallel_backend(n_jobs, scheduler):
                 selector.fit(knowledge_source)
             selector.bootstrap_seconds_ = elapsed.seconds
-            dump_atomic(selector, artefact)
+            if artefact is not None:
+                dump_atomic(selector, artefact)
     return PerSecondSelector(selector) if per_second else selector
 
 

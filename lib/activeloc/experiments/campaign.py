@@ -53,18 +53,17 @@ import pandas as pd
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from ..active.base import LearnedSelector
 from ..active.loop import ActiveLearningLoop
 from ..active.oracles import AnnotationQueue, AnnotationTimeModel, HumanOracle, PendingAnnotations, SimulatedAnnotator
-from ..active.registry import make_selector, split_selector_name
 from ..core.fingerprint import code_fingerprint, frame_digest
-from ..core.io import dump_atomic, write_json_atomic, write_text_atomic
+from ..core.io import write_json_atomic, write_text_atomic
 from ..data.annotations import ESTIMATED_FIELD, GroundTruth, write_ground_truth
 from ..data.dataset import Dataset
 from ..data.simulator import simulate_features
-from ..data.splits import draw_subset, make_splits
-from ..evaluation.curves import aulc, mean_ci
+from ..data.splits import draw_subset, make_splits, primary_labels
+from ..evaluation.curves import aggregate, aulc, paired_differences
 from ..localization.localizer import StageWiseLocalizer
+from .bootstraps import bootstrapped_selector
 from .grid import selector_params_of
 from .studies import full_data_reference
 
@@ -84,13 +83,6 @@ def campaign_classes(ground_truth: GroundTruth, n: int = N_CLASSES) -> list[str]
     return [label for label, _ in ranked[:n]]
 
 
-def video_classes(ground_truth: GroundTruth) -> pd.Series:
-    """Each annotated video's Kinetics class: its class with the most instances, ties by name."""
-    counts = ground_truth.instances.groupby(["video_id", "label"]).size().reset_index(name="n")
-    counts = counts.sort_values(["video_id", "n", "label"], ascending=[True, False, True])
-    return counts.drop_duplicates("video_id").set_index("video_id")["label"].rename("kinetics_class")
-
-
 def campaign_split(ground_truth: GroundTruth, classes, *, test_share: float = 0.3, random_state=0) -> pd.DataFrame:
     """The campaign's videos: indexed by ``video_id`` (sorted), columns ``split`` (``pool`` or
     ``testing``) and ``kinetics_class``. A video is in when all its instances are of ``classes``;
@@ -100,7 +92,7 @@ def campaign_split(ground_truth: GroundTruth, classes, *, test_share: float = 0.
         raise ValueError(f"test_share must be in (0, 1), got {test_share}")
     inst = ground_truth.instances
     inside = inst["label"].isin(set(classes)).groupby(inst["video_id"]).all()
-    chosen = video_classes(ground_truth).loc[inside.index[inside]].sort_index()
+    chosen = primary_labels(ground_truth).rename("kinetics_class").loc[inside.index[inside]].sort_index()
     rng = np.random.default_rng(random_state)
     split = pd.Series("pool", index=chosen.index, name="split")
     for label in sorted(chosen.unique()):
@@ -183,29 +175,13 @@ def campaign_data(kinetics: GroundTruth, classes, *, knowledge: GroundTruth | No
 def bootstrap_selector(name: str, data: CampaignData, *, params: dict | None = None, localizer=None,
                        cache_dir: str | Path | None = None):
     """The selector ``name`` (a ``-per-second`` variant too); a learned one fitted on
-    ``data.knowledge`` with ``localizer``, kept in ``cache_dir`` (keyed by the data, the code, the
-    localizer and the parameters) and read back from there."""
-    params = dict(params or {})
-    base, per_second = split_selector_name(name)
-    selector = make_selector(name, **params)
-    inner = selector.selector if per_second else selector
-    if not isinstance(inner, LearnedSelector):
-        return selector
-    localizer = StageWiseLocalizer() if localizer is None else localizer
-    path = None
-    if cache_dir is not None:
-        key = joblib.hash({"selector": base, "params": params, "data": data.key, "localizer": clone(localizer),
-                           "code": code_fingerprint()}, hash_name="sha1")[:16]
-        path = Path(cache_dir) / f"{base}-{key}.joblib"
-        if path.exists():
-            fitted = joblib.load(path)
-            return make_selector(name, **params).set_params(selector=fitted) if per_second else fitted
-    if inner.localizer is None:
-        inner.set_params(localizer=clone(localizer))
-    inner.fit(data.knowledge)
-    if path is not None:
-        dump_atomic(inner, path)
-    return selector
+    ``data.knowledge`` with ``localizer`` by :func:`~activeloc.experiments.bootstraps.bootstrapped_selector`,
+    kept in ``<cache_dir>/selectors/`` (keyed by the campaign's data, the code, the localizer and the
+    parameters) and read back from there."""
+    cell = {"selector": name, "selector_params": dict(params or {}), "dataset": data.key, "code": code_fingerprint(),
+            "knowledge_videos": len(data.knowledge.video_ids),
+            "localizer": StageWiseLocalizer() if localizer is None else localizer, "dataset_dir": cache_dir}
+    return bootstrapped_selector(cell, data.knowledge)
 
 
 def make_annotator(data: CampaignData, *, oracle: str = "simulated", annotator: dict | None = None,
@@ -248,24 +224,21 @@ class CampaignResult:
     pending: list = field(default_factory=list)
 
     def summary(self, level: float = 0.95) -> pd.DataFrame:
-        """One row per selector: ``runs``, mean of ``videos`` and ``annotator_hours`` at the end, and
-        mean with Student-t interval over seeds of ``map_at_budget``, ``aulc_videos``, ``aulc_hours``
-        and of their differences to the baseline paired by seed (``<col>_diff_mean`` ...)."""
+        """One row per selector: ``campaign``, ``runs``, mean of ``videos`` and ``annotator_hours`` at
+        the end, and for ``map_at_budget``, ``aulc_videos`` and ``aulc_hours`` the mean with its
+        Student-t interval over seeds (:func:`~activeloc.evaluation.curves.aggregate`) and, beside a
+        baseline, the difference to it paired by seed (``<col>_diff_vs_<baseline>_mean`` ...,
+        :func:`~activeloc.evaluation.curves.paired_differences`)."""
         columns = ["map_at_budget", "aulc_videos", "aulc_hours"]
         runs = self.per_run
-        baseline = runs[runs["campaign"] == "baseline"].set_index("seed")
-        rows = []
-        for selector, group in runs.groupby("selector", sort=False):
-            row = {"selector": selector, "campaign": group["campaign"].iloc[0], "runs": len(group),
-                   "videos": group["videos"].mean(), "annotator_hours": group["annotator_hours"].mean()}
-            for col in columns:
-                row[f"{col}_mean"], row[f"{col}_ci_low"], row[f"{col}_ci_high"] = mean_ci(group[col], level)
-                if len(baseline):
-                    diff = group.set_index("seed")[col] - baseline[col].reindex(group["seed"]).to_numpy()
-                    stats = mean_ci(diff, level)
-                    row[f"{col}_diff_mean"], row[f"{col}_diff_ci_low"], row[f"{col}_diff_ci_high"] = stats
-            rows.append(row)
-        return pd.DataFrame(rows)
+        ends = runs.groupby("selector").agg(campaign=("campaign", "first"), videos=("videos", "mean"),
+                                            annotator_hours=("annotator_hours", "mean"))
+        out = ends.join(aggregate(runs, "selector", columns, level).set_index("selector"))
+        baseline = self.settings["baseline"]
+        if baseline:
+            paired = paired_differences(runs, baseline=baseline, columns=columns, level=level, keys=("seed",))
+            out = out.join(paired.set_index("selector").drop(columns="pairs"))
+        return out.reset_index()
 
 
 def _area_until(run: pd.DataFrame, x: str, end: float) -> float:

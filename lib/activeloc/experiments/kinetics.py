@@ -38,7 +38,7 @@ from ..data.dataset import Dataset
 from ..data.kinetics import clip_only_ground_truth, clip_segments
 from ..data.simulator import simulate_features
 from ..data.splits import draw_subset
-from ..evaluation.curves import mean_ci
+from ..evaluation.curves import mean_ci, paired_differences
 from ..evaluation.detection import ACTIVITYNET_TIOU, evaluate_detections
 from ..localization.localizer import StageWiseLocalizer
 from ..localization.proposals import SlidingWindows
@@ -195,14 +195,12 @@ class KineticsBenchmark:
     def paired(self, level: float = 0.95) -> pd.DataFrame:
         """Temporal minus clip-only, paired by seed: one row per column of Table 1 with ``tiou,
         diff_mean, diff_ci_low, diff_ci_high, seeds`` (mAP points)."""
-        wide = self.runs.pivot(index="seed", columns="training", values=TABLE1_COLUMNS)
-        rows = []
-        for col in TABLE1_COLUMNS:
-            diff = wide[(col, "temporal")] - wide[(col, "clip-only")]
-            mean, low, high = mean_ci(diff, level)
-            rows.append({"tiou": col, "diff_mean": mean, "diff_ci_low": low, "diff_ci_high": high,
-                         "seeds": int(diff.notna().sum())})
-        return pd.DataFrame(rows)
+        runs = self.runs.rename(columns={"training": "selector"})
+        diff = paired_differences(runs, baseline="clip-only", columns=TABLE1_COLUMNS, level=level, keys=("seed",))
+        temporal = diff.set_index("selector").loc["temporal"]
+        return pd.DataFrame([{"tiou": col, **{f"diff_{part}": temporal[f"{col}_diff_vs_clip-only_{part}"]
+                                              for part in ("mean", "ci_low", "ci_high")},
+                              "seeds": int(temporal["pairs"])} for col in TABLE1_COLUMNS])
 
 
 def _detection_checks(detections: pd.DataFrame, truth: pd.DataFrame) -> dict:
