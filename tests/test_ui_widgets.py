@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-from activeloc import StageWiseLocalizer, make_selector  # noqa: E402
+from activeloc import StageWiseLocalizer, make_selector, tiou  # noqa: E402
 from activeloc.active.mcle import MCLESelector  # noqa: E402
 from activeloc.active.oracles import AnnotationQueue  # noqa: E402
 from activeloc.localization.encoding import candidate_matrix  # noqa: E402
@@ -90,7 +90,10 @@ def test_timeline_for_a_labelled_video(data, fitted):
     det = localizer.predict(labelled.subset([vid]).without_labels()).nlargest(3, "score")
     assert lanes["detections"]["value"] == pytest.approx(det["score"].tolist())
     assert lanes["detections"]["label"] == det["label"].tolist()
-    assert all("best tIoU" in info for info in lanes["detections"]["info"])
+    same = [truth.loc[truth["label"] == label, ["t_start", "t_end"]].to_numpy() for label in det["label"]]
+    best = [tiou([[a, b]], s).max() if len(s) else 0.0 for a, b, s in zip(det["t_start"], det["t_end"], same)]
+    assert lanes["detections"]["info"] == [f"score {s:.3f}, tIoU {b:.2f} with its class's truth"
+                                           for s, b in zip(det["score"], best)]
     assert w.duration == labelled.durations()[vid] and w.view == [0.0, w.duration] and w.video_id == vid
     # A click in the browser sets `selected`; the widget answers with that segment's values.
     assert w.selected_segment() is None

@@ -80,8 +80,9 @@ def timeline_for(dataset, video_id: str, localizer=None, *, detections: int | No
     """The timeline of ``video_id`` of ``dataset`` (a Dataset shows its ground truth, a label-blind
     VideoSet none). With a fitted ``localizer``: every candidate with its attention score, and its
     ``detections`` best detections (default: its ``top_k``) with class, score and best tIoU with a
-    truth. Evidence: ``evidence`` (a table of ``t_start, t_end`` and optionally ``value, label``),
-    or that of ``selector`` (:func:`selector_evidence`) for its ``evidence_k`` segments."""
+    truth of that class. Evidence: ``evidence`` (a table of ``t_start, t_end`` and optionally
+    ``value, label``), or that of ``selector`` (:func:`selector_evidence`) for its ``evidence_k``
+    segments."""
     if video_id not in dataset.video_ids:
         raise KeyError(f"video {video_id!r} is not among the dataset's {len(dataset.video_ids)} videos")
     videos = dataset.subset([video_id])
@@ -98,10 +99,10 @@ def timeline_for(dataset, video_id: str, localizer=None, *, detections: int | No
         if getattr(localizer, "classifier_classes_", None) is not None:
             det = localizer.predict(blind).sort_values("score", ascending=False, kind="stable")
             det = det.head(localizer.top_k if detections is None else detections)
-            best = _best_tiou(det, truth)
+            info = [f"score {s:.3f}" + ("" if b is None else f", tIoU {b:.2f} with its class's truth")
+                    for s, b in zip(det["score"], _best_tiou(det, truth))]
             lanes.append(lane("detections", "detections", det["t_start"], det["t_end"], value=det["score"],
-                              label=det["label"], info=[f"score {s:.3f}" + ("" if b is None else f", best tIoU {b:.2f}")
-                                                        for s, b in zip(det["score"], best)]))
+                              label=det["label"], info=info))
         if evidence is None and selector is not None:
             evidence = selector_evidence(selector, localizer, blind, video_id, evidence_k)
     if evidence is not None:
@@ -119,9 +120,14 @@ def _truth(videos) -> pd.DataFrame | None:
 
 
 def _best_tiou(det: pd.DataFrame, truth: pd.DataFrame | None) -> list:
-    if truth is None or truth.empty or det.empty:
+    """Each detection's best tIoU with a truth of its class (0 with none; None without truth)."""
+    if truth is None:
         return [None] * len(det)
-    return tiou(det[["t_start", "t_end"]].to_numpy(), truth[["t_start", "t_end"]].to_numpy()).max(axis=1).tolist()
+    if truth.empty or det.empty:
+        return [0.0] * len(det)
+    overlap = tiou(det[["t_start", "t_end"]].to_numpy(), truth[["t_start", "t_end"]].to_numpy())
+    same = det["label"].to_numpy()[:, None] == truth["label"].to_numpy()[None, :]
+    return np.where(same, overlap, 0.0).max(axis=1).tolist()
 
 
 def candidate_scores(localizer, videos, video_id: str) -> tuple[np.ndarray, np.ndarray]:
