@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[lab,test,cluster]"
+	$(BIN)/python -m pip install --quiet -e ".[lab,test,cluster,ui]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (activeloc)" >/dev/null
 	touch $(STAMP)
 
