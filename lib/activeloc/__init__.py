@@ -2,7 +2,7 @@
 
 The package is layered; each layer imports only from the ones before it:
 ``core`` -> ``data`` -> ``localization`` -> ``evaluation`` -> ``active`` -> ``experiments`` ->
-``reporting``. The names below are the public entry points.
+``reporting`` -> ``ui``. The names below are the public entry points.
 """
 
 from importlib.metadata import PackageNotFoundError, version
