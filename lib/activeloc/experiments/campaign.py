@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 from ..active.base import LearnedSelector
 from ..active.loop import ActiveLearningLoop
 from ..active.oracles import AnnotationQueue, AnnotationTimeModel, HumanOracle, PendingAnnotations, SimulatedAnnotator
-from ..active.registry import make_selector, split_selector_name
+from ..active.registry import base_selector_name, make_selector, wrap_selector
 from ..core.fingerprint import code_fingerprint, frame_digest
 from ..core.io import dump_atomic, write_json_atomic, write_text_atomic
 from ..data.annotations import ESTIMATED_FIELD, GroundTruth, write_ground_truth
@@ -182,15 +182,14 @@ def campaign_data(kinetics: GroundTruth, classes, *, knowledge: GroundTruth | No
 
 def bootstrap_selector(name: str, data: CampaignData, *, params: dict | None = None, localizer=None,
                        cache_dir: str | Path | None = None):
-    """The selector ``name`` (a ``-per-second`` variant too); a learned one fitted on
+    """The selector ``name`` (a variant too: ``-per-second``, ``-diverse``); a learned one fitted on
     ``data.knowledge`` with ``localizer``, kept in ``cache_dir`` (keyed by the data, the code, the
     localizer and the parameters) and read back from there."""
     params = dict(params or {})
-    base, per_second = split_selector_name(name)
-    selector = make_selector(name, **params)
-    inner = selector.selector if per_second else selector
+    base = base_selector_name(name)
+    inner = make_selector(base, **params)
     if not isinstance(inner, LearnedSelector):
-        return selector
+        return wrap_selector(name, inner)
     localizer = StageWiseLocalizer() if localizer is None else localizer
     path = None
     if cache_dir is not None:
@@ -198,14 +197,13 @@ def bootstrap_selector(name: str, data: CampaignData, *, params: dict | None = N
                            "code": code_fingerprint()}, hash_name="sha1")[:16]
         path = Path(cache_dir) / f"{base}-{key}.joblib"
         if path.exists():
-            fitted = joblib.load(path)
-            return make_selector(name, **params).set_params(selector=fitted) if per_second else fitted
+            return wrap_selector(name, joblib.load(path))
     if inner.localizer is None:
         inner.set_params(localizer=clone(localizer))
     inner.fit(data.knowledge)
     if path is not None:
         dump_atomic(inner, path)
-    return selector
+    return wrap_selector(name, inner)
 
 
 def make_annotator(data: CampaignData, *, oracle: str = "simulated", annotator: dict | None = None,
