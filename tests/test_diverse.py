@@ -5,7 +5,7 @@ import pytest
 
 from activeloc.active.base import Selector
 from activeloc.active.baselines import RandomSelector, UncertaintySelector
-from activeloc.active.diverse import DiverseSelector, video_features
+from activeloc.active.diverse import DiverseSelector, nearest_distances, video_features
 from activeloc.data.dataset import VideoSet
 from activeloc.data.features import InMemoryFeatureStore
 
@@ -39,6 +39,8 @@ def test_two_identical_videos_are_not_both_chosen():
     assert set(diverse["video_id"]) in ({"a", "b"}, {"twin", "b"})
     plain = DiverseSelector(base, utility_weight=1.0).select(None, labelled, pool, 2, random_state=0)
     assert set(plain["video_id"]) == {"a", "twin"}
+    alone = DiverseSelector(base).select(None, labelled.subset([]), pool, 2, random_state=0)  # nothing labelled yet
+    assert set(alone["video_id"]) in ({"a", "b"}, {"twin", "b"})
 
 
 def test_the_rule_by_hand():
@@ -81,3 +83,11 @@ def test_errors(fitted):
     loc, labelled, pool = fitted
     with pytest.raises(ValueError, match="utility_weight must be in \\[0, 1\\], got 2"):
         DiverseSelector(RandomSelector(), utility_weight=2).select(loc, labelled, pool, 4)
+
+
+def test_nearest_distances_match_a_literal_loop():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(7, 3)), rng.normal(size=(11, 3))
+    expected = [min(np.linalg.norm(x - y) for y in b) for x in a]
+    np.testing.assert_allclose(nearest_distances(a, b, chunk=4), expected, rtol=1e-9)
+    assert np.isinf(nearest_distances(a, b[:0])).all()

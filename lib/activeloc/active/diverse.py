@@ -19,13 +19,20 @@ def video_features(videos) -> np.ndarray:
         return {"index": {v: i for i, v in enumerate(universe)}, "features": np.asarray(rows, dtype=np.float64)}
 
     table = videos.derived.get(("video mean features",), build)
-    return table["features"][[table["index"][v] for v in videos.video_ids]].reshape(len(videos.video_ids), -1)
+    return table["features"][np.array([table["index"][v] for v in videos.video_ids], dtype=np.intp)]
 
 
-def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances between the rows of ``a`` and ``b``, ``(len(a), len(b))``."""
-    squared = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2 * a @ b.T
-    return np.sqrt(np.maximum(squared, 0))
+def nearest_distances(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """Each row of ``a``'s Euclidean distance to its nearest row of ``b`` (inf if ``b`` is empty), by
+    blocks of ``chunk`` rows of ``b`` (a pool against a labelled set of ten thousand videos would
+    otherwise hold gigabytes)."""
+    a_norms = (a * a).sum(axis=1)
+    nearest = np.full(len(a), np.inf)
+    for start in range(0, len(b), chunk):
+        block = b[start:start + chunk]
+        squared = a_norms[:, None] + (block * block).sum(axis=1)[None, :] - 2 * a @ block.T
+        nearest = np.minimum(nearest, squared.min(axis=1))
+    return np.sqrt(np.maximum(nearest, 0))
 
 
 class DiverseSelector(WrappingSelector):
@@ -74,10 +81,8 @@ class DiverseSelector(WrappingSelector):
         video, the distance unit ``h``, and the pool's features."""
         utility = np.asarray(self.selector.utilities(localizer, labelled, pool, random_state=rng), dtype=float)
         features = video_features(pool)
-        if labelled is not None and labelled.video_ids:
-            nearest = _distances(features, video_features(labelled)).min(axis=1)
-        else:
-            nearest = np.full(len(features), np.inf)
+        known = video_features(labelled) if labelled is not None else np.zeros((0, features.shape[1]))
+        nearest = nearest_distances(features, known)
         unit = float(np.median(nearest)) if np.isfinite(nearest).any() else 0.0
         return utility, nearest, unit if np.isfinite(unit) and unit > 0 else 1.0, features
 
@@ -116,7 +121,8 @@ class DiverseSelector(WrappingSelector):
             scores.append(score[best])
             redundancies.append(redundancy[best])
             available[best] = False
-            nearest = np.minimum(nearest, _distances(features, features[best:best + 1])[:, 0])
+            # One row against the pool: by differences (a matrix-vector product costs more here).
+            nearest = np.minimum(nearest, np.sqrt(((features - features[best]) ** 2).sum(axis=1)))
         ids = np.asarray(pool.video_ids, dtype=object)
         return pd.DataFrame({"video_id": ids[picks], "utility": scores, "rank": np.arange(n),
                              "base_utility": utility[picks], "redundancy": redundancies})
