@@ -111,15 +111,14 @@ class MCLESelector(LearnedSelector):
 
     def _scores(self, localizer, labelled, pool):
         """Per pool video: the conflict term ``d(v)`` (ones without it), its predicted class, and
-        labelled videos per class (zeros without label equality)."""
-        uses = set(self.terms)
-        disagreement = (1 + self.conflict(localizer, pool)) / 2 if "conflict" in uses else np.ones(len(pool.video_ids))
+        labelled videos per class (without label equality: one class, no video)."""
+        n = len(pool.video_ids)
+        disagreement = (1 + self.conflict(localizer, pool)) / 2 if "conflict" in self.terms else np.ones(n)
+        if "label_equality" not in self.terms:  # the class posteriors cost most of a step
+            return disagreement, np.zeros(n, dtype=np.intp), np.zeros(1)
         predicted = localizer.video_class_probabilities(pool).argmax(axis=1)
-        counts = np.zeros(len(localizer.classes_))
-        if "label_equality" in uses:
-            seen = labelled.instances.drop_duplicates(["video_id", "label"])["label"].value_counts()
-            counts = seen.reindex(localizer.classes_).fillna(0).to_numpy(dtype=float)
-        return disagreement, predicted, counts
+        seen = labelled.instances.drop_duplicates(["video_id", "label"])["label"].value_counts()
+        return disagreement, predicted, seen.reindex(localizer.classes_).fillna(0).to_numpy(dtype=float)
 
     def _balance(self) -> float:
         return float(self.balance) if "label_equality" in self.terms else 0.0
