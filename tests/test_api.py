@@ -23,4 +23,5 @@ def test_the_root_exports_the_main_names():
                  "SimulatedOracle", "HumanOracle", "AnnotationQueue", "evaluate_detections", "read_ground_truth",
                  "load_dataset", "save_dataset", "run_grid", "make_cells"):
         assert name in activeloc.__all__ and getattr(activeloc, name) is not None
-    assert set(activeloc.available_selectors()) == {"random", "uncertainty", "mcle", "lal"}
+    assert set(activeloc.available_selectors()) == {"random", "uncertainty", "mcle", "lal", "mcle-conflict-only",
+                                                    "mcle-label-equality-only"}

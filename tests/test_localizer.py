@@ -251,3 +251,43 @@ def test_calibrated_difficulty_on_splits():
     sel, test = ds.split("selection"), ds.split("testing")
     full = evaluate_detections(test.instances, StageWiseLocalizer(random_state=0).fit(sel).predict(test))
     assert 0.1 < full.average_mAP < 0.45
+
+
+def test_attention_warm_start_by_hand(small, fitted):
+    """With ``attention_prior``, the attention weights solve the ridge toward the prior written out
+    on the training candidates' rows (class-balanced least squares, free bias); strength 0 is the
+    plain fit and a huge strength keeps the prior's weights."""
+    train, _ = small
+    rng = np.random.default_rng(0)
+    prior = rng.normal(size=fitted.coef_.shape).astype(np.float32) * 0.01
+    strength = 30.0
+    warm = StageWiseLocalizer(attention_prior=prior, attention_prior_strength=strength).fit(train)
+    cm = candidate_matrix(train, warm.proposals, warm.encoder)
+    rows, owner, best, cls = cm.overlaps(list(train.video_ids), train.instances, warm.classes_)
+    pos, neg = best > warm.positive_tiou, best < warm.negative_tiou
+    z = (cm.features[rows[pos | neg]].astype(float) - warm.mean_) / warm.scale_
+    t = pos[pos | neg].astype(float)
+    u = np.where(t == 1, 0.5 / pos.sum(), 0.5 / neg.sum())
+    x = np.hstack([z, np.ones((len(z), 1))])
+    lam = strength / len(train.video_ids)
+    penalty = np.diag(np.r_[np.full(z.shape[1], warm.attention_alpha + lam), 0.0])
+    target = x.T @ (u * t) + np.r_[lam * prior * warm.scale_, 0.0]
+    solution = np.linalg.solve(x.T @ (u[:, None] * x) + penalty, target)
+    np.testing.assert_allclose(warm.coef_ * warm.scale_, solution[:-1], rtol=1e-4, atol=1e-6)
+    assert warm.intercept_ == pytest.approx(solution[-1] - (solution[:-1] / warm.scale_) @ warm.mean_, abs=1e-5)
+
+    cold = StageWiseLocalizer(attention_prior=prior, attention_prior_strength=0.0).fit(train)
+    np.testing.assert_array_equal(cold.coef_, fitted.coef_)
+    held = StageWiseLocalizer(attention_prior=prior, attention_prior_strength=1e12).fit(train)
+    np.testing.assert_allclose(held.coef_, prior, rtol=1e-4, atol=1e-8)
+    assert not np.allclose(warm.coef_, fitted.coef_, rtol=1e-3)
+
+
+def test_attention_warm_start_errors(small):
+    train, _ = small
+    with pytest.raises(ValueError, match="attention_prior has shape \\(3,\\)"):
+        StageWiseLocalizer(attention_prior=np.zeros(3)).fit(train)
+    with pytest.raises(ValueError, match="attention_prior needs stages='exact'"):
+        StageWiseLocalizer(attention_prior=np.zeros(3), stages="paper").fit(train)
+    with pytest.raises(ValueError, match="attention_prior_strength must be at least 0"):
+        StageWiseLocalizer(attention_prior_strength=-1.0).fit(train)

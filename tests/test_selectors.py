@@ -7,10 +7,9 @@ import pytest
 from activeloc.active.base import Selector
 from activeloc.active.baselines import UncertaintySelector
 from activeloc.active.checks import CHECKS, check_selector
-from activeloc.active.cost import PerSecondSelector
 from activeloc.active.histograms import entropies, histogram_entropy, score_histograms
 from activeloc.active.mcle import MCLESelector
-from activeloc.active.registry import make_selector, selector_names, split_selector_name
+from activeloc.active.registry import base_selector_name, make_selector, selector_names, wrap_selector
 from activeloc.data.dataset import LabelBlindError
 
 # Small bootstraps, so that learned selectors are fitted in seconds; any other selector uses its defaults.
@@ -20,13 +19,13 @@ _READY = {}
 
 def ready(name, data):
     """The registered selector ``name``, fitted on Knowledge-Source if it learns (once per session)."""
-    base, per_second = split_selector_name(name)
+    base = base_selector_name(name)
     if base not in _READY:
         selector = make_selector(base, **FAST.get(base, {}))
         if hasattr(selector, "fit"):
             selector.fit(data.split("knowledge_source"))
         _READY[base] = selector
-    return PerSecondSelector(_READY[base]) if per_second else _READY[base]
+    return wrap_selector(name, _READY[base])
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
@@ -126,9 +125,16 @@ def test_per_second_ranks_by_utility_per_second_of_video(fitted):
 
 def test_names_and_errors():
     assert make_selector("lal-per-second").name == "lal-per-second"
-    assert set(selector_names(cost_aware=False)) == {"random", "uncertainty", "mcle", "lal"}
+    bases = {"random", "uncertainty", "mcle", "lal", "mcle-conflict-only", "mcle-label-equality-only"}
+    assert set(selector_names(cost_aware=False, diverse=False)) == bases
+    assert set(selector_names()) == {f"{b}{v}" for b in bases for v in ("", "-diverse", "-per-second",
+                                                                         "-diverse-per-second")}
+    both = make_selector("mcle-diverse-per-second", balance=2.0)
+    assert both.name == "mcle-diverse-per-second" and both.selector.selector.balance == 2.0
     with pytest.raises(ValueError, match="unknown selector 'foo-per-second'"):
         make_selector("foo-per-second")
+    with pytest.raises(ValueError, match="unknown selector 'lal-per-second-diverse'.*'<name>-diverse-per-second'"):
+        make_selector("lal-per-second-diverse")
 
 
 def test_entropies_hand_cases():
@@ -167,20 +173,91 @@ def test_mcle_label_equality_spreads_a_batch_over_classes(data, fitted):
     mcle = ready("mcle", data)
     predicted = dict(zip(pool.video_ids, loc.video_class_probabilities(pool).argmax(axis=1)))
     balanced = mcle.select(loc, labelled, pool, 12, random_state=0)
-    conflict_only = MCLESelector(balance=0.0)
-    conflict_only.prior_ = mcle.prior_
-    greedy = conflict_only.select(loc, labelled, pool, 12, random_state=0)
+    greedy = ready("mcle-conflict-only", data).select(loc, labelled, pool, 12, random_state=0)
     spread = [len({predicted[v] for v in chosen["video_id"]}) for chosen in (balanced, greedy)]
     assert spread[0] > spread[1]  # balanced: nearly one video per class; by conflict alone: what conflicts most
-    # Utilities at each pick: the conflict over 1 + the labelled and already-picked videos of its class.
+    # Utilities at each pick: d(v) over 1 + the labelled and already-picked videos of its class, with
+    # d(v) from the two models' attention written out literally for the first pick.
     counts = labelled.instances.drop_duplicates(["video_id", "label"])["label"].value_counts()
-    counts = counts.reindex(loc.classes_).fillna(0).to_numpy()
+    counts = counts.reindex(loc.classes_).fillna(0).to_numpy(dtype=float, copy=True)
     utilities = mcle.utilities(loc, labelled, pool)
-    first = pool.video_ids.index(balanced["video_id"].iloc[0])
-    assert balanced["utility"].iloc[0] == pytest.approx(utilities.max()) and utilities[first] == utilities.max()
-    conflict = utilities[first] * (1 + counts[predicted[pool.video_ids[first]]])
-    assert conflict == pytest.approx(np.abs(mcle.prior_.attention_scores(pool)[pool.video_ids[first]]
-                                            - loc.attention_scores(pool)[pool.video_ids[first]]).mean())
+    first = balanced["video_id"].iloc[0]
+    assert balanced["utility"].iloc[0] == pytest.approx(utilities.max())
+    assert utilities[pool.video_ids.index(first)] == utilities.max()
+    p, q = loc.attention_scores(pool)[first], mcle.prior_.attention_scores(pool)[first]
+    attended = sorted(set(np.argsort(-p, kind="stable")[:loc.top_k]) | set(np.argsort(-q, kind="stable")[:loc.top_k]))
+    d = (1 + np.mean([-(2 * p[c] - 1) * (2 * q[c] - 1) for c in attended])) / 2
+    assert utilities.max() == pytest.approx(d / (1 + counts[predicted[first]]))
+    for pick in balanced.itertuples():  # each pick's reported utility as the rule gives it
+        shown = mcle.conflict(loc, pool.subset([pick.video_id]))[0]
+        assert pick.utility == pytest.approx((1 + shown) / 2 / (1 + counts[predicted[pick.video_id]]))
+        counts[predicted[pick.video_id]] += 1
+
+
+class _Attention:
+    """A stand-in localizer with fixed attention probabilities."""
+
+    def __init__(self, scores, top_k):
+        self.scores, self.top_k = scores, top_k
+
+    def attention_scores(self, pool):
+        return {v: np.asarray(self.scores[v]) for v in pool.video_ids}
+
+
+def test_mcle_conflict_hand_case():
+    """Signed and confidence-weighted, over the candidates in either model's top-k: where the two
+    confidently disagree it is near 1, where they confidently agree near -1, unsure candidates 0."""
+    from types import SimpleNamespace
+
+    current = _Attention({"a": [0.9, 0.1, 0.5], "b": [0.9, 0.1], "c": [0.5, 0.5]}, top_k=1)
+    mcle = MCLESelector()
+    mcle.prior_ = _Attention({"a": [0.1, 0.1, 0.6], "b": [0.9, 0.1], "c": [0.99, 0.5]}, top_k=1)
+    got = mcle.conflict(current, SimpleNamespace(video_ids=["a", "b", "c"]))
+    # a: candidates 0 (current's top) and 2 (prior's): (0.64 + -(0.0)(0.2)) / 2; b: both pick 0.
+    np.testing.assert_allclose(got, [0.32, -0.64, 0.0])
+
+
+def test_mcle_ablations_use_one_term_each(data, fitted):
+    loc, labelled, pool = fitted
+    conflict_only, equality_only = ready("mcle-conflict-only", data), ready("mcle-label-equality-only", data)
+    d = (1 + conflict_only.conflict(loc, pool)) / 2
+    np.testing.assert_allclose(conflict_only.utilities(loc, labelled, pool), d)
+    chosen = conflict_only.select(loc, labelled, pool, 10, random_state=0)
+    assert chosen["utility"].to_numpy() == pytest.approx(np.sort(d)[::-1][:10])
+    predicted = loc.video_class_probabilities(pool).argmax(axis=1)
+    counts = labelled.instances.drop_duplicates(["video_id", "label"])["label"].value_counts()
+    counts = counts.reindex(loc.classes_).fillna(0).to_numpy(dtype=float, copy=True)
+    np.testing.assert_allclose(equality_only.utilities(loc, labelled, pool), 1 / (1 + counts[predicted]))
+    picks = equality_only.select(loc, labelled, pool, 10, random_state=0)
+    left = dict(zip(pool.video_ids, predicted))
+    for pick in picks.itertuples():  # each pick from a least-labelled predicted class still in the pool
+        assert pick.utility == pytest.approx(max(1 / (1 + counts[k]) for k in left.values()))
+        counts[left.pop(pick.video_id)] += 1
+
+
+def test_mcle_warm_starts_the_loops_localizer_from_its_prior(data, tmp_path):
+    from activeloc import StageWiseLocalizer
+    from activeloc.active.loop import ActiveLearningLoop, read_checkpoint
+    from activeloc.active.oracles import SimulatedOracle
+
+    mcle = ready("mcle", data)
+    template = StageWiseLocalizer(top_k=10)
+    warm = mcle.warm_start_localizer(template)
+    assert template.attention_prior is None and not hasattr(warm, "coef_")
+    np.testing.assert_array_equal(warm.attention_prior, mcle.prior_.coef_)
+    assert warm.attention_prior_strength == mcle.prior_.n_training_videos_
+    cold = MCLESelector(prior_strength=0)
+    cold.prior_ = mcle.prior_
+    assert cold.warm_start_localizer(template) is template
+    assert make_selector("random").warm_start_localizer(template) is template
+    assert wrap_selector("mcle-diverse-per-second", mcle).warm_start_localizer(template).attention_prior is not None
+    sel = data.split("selection")
+    path = tmp_path / "run.ckpt"
+    ActiveLearningLoop(template, mcle, SimulatedOracle(sel.ground_truth), batch_size=32, max_steps=2,
+                       checkpoint=path).run(sel, data.split("testing"), progress=False)
+    fitted = read_checkpoint(path).localizer
+    np.testing.assert_array_equal(fitted.attention_prior, mcle.prior_.coef_)
+    assert hasattr(fitted, "coef_") and not np.allclose(fitted.coef_, mcle.prior_.coef_)
 
 
 def test_mcle_per_second_picks_shorter_videos(data, fitted):

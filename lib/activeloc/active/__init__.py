@@ -4,6 +4,7 @@ from .base import LearnedSelector, Selector
 from .baselines import RandomSelector, UncertaintySelector
 from .checks import check_selector
 from .cost import PerSecondSelector
+from .diverse import DiverseSelector
 from .lal import LALSelector
 from .loop import ActiveLearningLoop, LoopResult
 from .mcle import MCLESelector
@@ -11,7 +12,7 @@ from .oracles import (AnnotationQueue, AnnotationTimeModel, HumanOracle, Pending
                       SimulatedOracle)
 from .registry import available_selectors, make_selector, selector_names
 
-__all__ = ["ActiveLearningLoop", "AnnotationQueue", "AnnotationTimeModel", "HumanOracle", "LALSelector",
+__all__ = ["ActiveLearningLoop", "AnnotationQueue", "AnnotationTimeModel", "DiverseSelector", "HumanOracle", "LALSelector",
            "LearnedSelector", "LoopResult", "MCLESelector", "PendingAnnotations", "PerSecondSelector", "RandomSelector",
            "Selector", "SimulatedAnnotator", "SimulatedOracle", "UncertaintySelector", "available_selectors",
            "check_selector", "make_selector", "selector_names"]

@@ -20,6 +20,12 @@ deterministic for a seed and unbiased by the pool's order.
 it before ranking (utility per second of video watched); the ``-per-second`` variants
 (:class:`~activeloc.active.cost.PerSecondSelector`) pass the videos' durations.
 
+Warm start: before its first step the loop hands its localizer template to
+``selector.warm_start_localizer(localizer)`` and fits what comes back instead. By default that is
+the template itself; a selector that carries a model learned elsewhere (MCLE's Knowledge-Source
+prior) returns a new template initialised from it (the paper's "warm initialization", 3.2). It
+reads no labels and never changes the template it is given.
+
 Every registered selector is held to this contract by :func:`activeloc.active.checks.check_selector`.
 """
 
@@ -47,6 +53,11 @@ class Selector(BaseEstimator, ABC):
     def utilities(self, localizer, labelled, pool, random_state=None) -> np.ndarray:
         """One utility per video of ``pool`` (in its order), higher is better."""
 
+    def warm_start_localizer(self, localizer):
+        """The localizer template the loop fits (unfitted, not ``localizer`` changed in place): by
+        default ``localizer`` itself; see the module docstring."""
+        return localizer
+
     def select(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
         n = batch_length(batch_size, pool)
         if n == 0:
@@ -54,6 +65,24 @@ class Selector(BaseEstimator, ABC):
         rng = check_random_state(random_state)
         utility = per_cost(self.utilities(localizer, labelled, pool, random_state=rng), cost)
         return top_ranked(pool.video_ids, utility, n, rng)
+
+
+class WrappingSelector(Selector):
+    """A variant of another selector (its ``selector`` parameter), named by a ``suffix`` to its
+    name; it reads the localizer, and warm-starts it, as the wrapped selector does."""
+
+    suffix = ""
+
+    @property
+    def name(self) -> str:
+        return self.selector.name + self.suffix
+
+    @property
+    def reads_localizer(self) -> bool:
+        return self.selector.reads_localizer
+
+    def warm_start_localizer(self, localizer):
+        return self.selector.warm_start_localizer(localizer)
 
 
 class LearnedSelector(Selector):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Selector
+from .base import WrappingSelector
 
 PER_SECOND = "-per-second"
 
 
-class PerSecondSelector(Selector):
+class PerSecondSelector(WrappingSelector):
     """Cost-aware variant of ``selector``: its utility per second of video to be watched.
 
     Annotating a video means watching it, so its cost is roughly its duration (known before
@@ -23,16 +23,10 @@ class PerSecondSelector(Selector):
     shifted. Learned selectors are wrapped once fitted.
     """
 
+    suffix = PER_SECOND
+
     def __init__(self, selector):
         self.selector = selector
-
-    @property
-    def name(self) -> str:
-        return self.selector.name + PER_SECOND
-
-    @property
-    def reads_localizer(self) -> bool:
-        return self.selector.reads_localizer
 
     @staticmethod
     def _seconds(pool) -> np.ndarray:

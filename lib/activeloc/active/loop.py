@@ -86,7 +86,8 @@ class _State:
 class ActiveLearningLoop:
     """One active-learning run.
 
-    ``localizer`` is cloned (with ``random_state`` set to this run's seed) and refit at every step
+    ``localizer`` is cloned (with ``random_state`` set to this run's seed; warm-started by the
+    selector's :meth:`~activeloc.active.base.Selector.warm_start_localizer`) and refit at every step
     whose selection reads it (Random's does not) and before every evaluation; ``selector`` follows
     :mod:`activeloc.active.base`; ``oracle`` answers ``annotate(ids, random_state)``.
     ``evaluate_every``: the labelled ratio of Selection to add between two evaluations on Testing
@@ -162,7 +163,7 @@ class ActiveLearningLoop:
                 else int(check_random_state(self.random_state).randint(2**31 - 1)))
         labelled = draw_subset(selection.video_ids, ratio=self.initial_ratio, random_state=self._seed(seed, 0, 0))
         annotations = self.oracle.annotate(labelled, random_state=self._seed(seed, 0, 2))
-        localizer = clone(self.localizer).set_params(random_state=seed)
+        localizer = clone(self.selector.warm_start_localizer(clone(self.localizer))).set_params(random_state=seed)
         return _State(seed, 0, labelled, annotations, localizer, identity=identity)
 
     def _previous(self) -> Path:

@@ -14,8 +14,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from ..active.base import LearnedSelector
-from ..active.cost import PerSecondSelector
-from ..active.registry import make_selector, split_selector_name
+from ..active.registry import base_selector_name, make_selector, wrap_selector
 from ..core.fingerprint import check_code
 from ..core.io import dump_atomic
 from ..core.timing import timed
@@ -23,8 +22,8 @@ from .parallel import parallel_backend
 
 
 def selector_artefact(cell: dict) -> Path:
-    """Where the cell's learned selector is kept (one file for a selector and its cost-aware variant)."""
-    base = split_selector_name(cell["selector"])[0]
+    """Where the cell's learned selector is kept (one file for a selector and its variants)."""
+    base = base_selector_name(cell["selector"])
     key = joblib.hash({"selector": base, "params": cell["selector_params"], "dataset": cell["dataset"],
                        "code": cell["code"], "knowledge_videos": cell["knowledge_videos"],
                        "localizer": cell["localizer"]}, hash_name="sha1")[:16]
@@ -41,8 +40,7 @@ def bootstrapped_selector(cell: dict, knowledge_source, *, n_jobs: int = 1, sche
     (LAL's Monte-Carlo subsets) runs on ``n_jobs`` local processes, or on the Dask cluster at
     ``scheduler``.
     """
-    base, per_second = split_selector_name(cell["selector"])
-    selector = make_selector(base, **cell["selector_params"])
+    selector = make_selector(base_selector_name(cell["selector"]), **cell["selector_params"])
     if isinstance(selector, LearnedSelector):
         artefact = None if cell["dataset_dir"] is None else selector_artefact(cell)
         if artefact is not None and artefact.exists():
@@ -56,14 +54,14 @@ def bootstrapped_selector(cell: dict, knowledge_source, *, n_jobs: int = 1, sche
             selector.bootstrap_seconds_ = elapsed.seconds
             if artefact is not None:
                 dump_atomic(selector, artefact)
-    return PerSecondSelector(selector) if per_second else selector
+    return wrap_selector(cell["selector"], selector)
 
 
 def bootstrap_report(cells: list[dict]) -> pd.DataFrame:
     """One row per learned selector of ``cells`` (bootstrapped already): bootstrap seconds, artefact
     size and, for LAL, the regressor's held-out R2."""
     rows = []
-    for name, cell in {split_selector_name(c["selector"])[0]: c for c in cells}.items():
+    for name, cell in {base_selector_name(c["selector"]): c for c in cells}.items():
         path = selector_artefact(cell)
         if path.exists():
             selector = joblib.load(path)

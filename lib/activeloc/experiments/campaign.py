@@ -174,7 +174,7 @@ def campaign_data(kinetics: GroundTruth, classes, *, knowledge: GroundTruth | No
 
 def bootstrap_selector(name: str, data: CampaignData, *, params: dict | None = None, localizer=None,
                        cache_dir: str | Path | None = None):
-    """The selector ``name`` (a ``-per-second`` variant too); a learned one fitted on
+    """The selector ``name`` (a variant too: ``-per-second``, ``-diverse``); a learned one fitted on
     ``data.knowledge`` with ``localizer`` by :func:`~activeloc.experiments.bootstraps.bootstrapped_selector`,
     kept in ``<cache_dir>/selectors/`` (keyed by the campaign's data, the code, the localizer and the
     parameters) and read back from there."""

@@ -21,7 +21,7 @@ from sklearn.base import clone
 from ..active.base import LearnedSelector
 from ..active.loop import ActiveLearningLoop
 from ..active.oracles import SimulatedOracle
-from ..active.registry import SELECTORS, split_selector_name
+from ..active.registry import SELECTORS, base_selector_name
 from ..core.fingerprint import check_code, code_fingerprint
 from ..core.io import remove_stale_temporaries
 from ..core.workers import prepare_worker
@@ -62,8 +62,9 @@ def make_cells(dataset_dir, selectors, batch_sizes, noises, seeds, *, localizer=
 
 
 def selector_params_of(selector: str, selector_params: dict) -> dict:
-    """A selector's parameters in a per-name table: its own, else its plain selector's (for a ``-per-second`` variant)."""
-    return selector_params.get(selector, selector_params.get(split_selector_name(selector)[0], {}))
+    """A selector's parameters in a per-name table: its own, else its base selector's (for a variant:
+    ``-per-second``, ``-diverse``)."""
+    return selector_params.get(selector, selector_params.get(base_selector_name(selector), {}))
 
 
 def cell_id(cell: dict) -> str:
@@ -116,7 +117,7 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, *, n_jobs: int = 1,
     for folder in ("history", "selections", "checkpoints"):  # what killed writers left behind
         remove_stale_temporaries(Path(out_dir) / folder)
     todo = [c for c in cells if not finished(Path(out_dir), cell_id(c))]
-    learned = [c for c in todo if issubclass(SELECTORS[split_selector_name(c["selector"])[0]], LearnedSelector)]
+    learned = [c for c in todo if issubclass(SELECTORS[base_selector_name(c["selector"])], LearnedSelector)]
     for cell in {selector_artefact(c): c for c in learned}.values():
         bootstrapped_selector(cell, study_data(cell).knowledge, n_jobs=n_jobs, scheduler=scheduler)
     if todo:

@@ -9,7 +9,10 @@
 2. Attention module: a linear scorer of action against background, calibrated to a probability by
    a sigmoid of its decision value, then hard top-k (k = 10). Positives: candidates with
    tIoU > 0.7 with a truth; negatives: candidates with tIoU < 0.3 with every truth (the paper
-   leaves them open); those in between are not trained on.
+   leaves them open); those in between are not trained on. A warm start (``attention_prior``,
+  exact stages): the attention weights are shrunk toward a prior's instead of toward zero, the
+  closed-form counterpart of adaptive SVM's ``||w - w_prior||^2`` (Yang et al. 2007; MCLE's
+  warm initialisation, Gavves et al. 2015).
 3. Action classifier: a linear layer with a softmax over the classes, trained on positive
    candidates labelled with their truth's class.
 
@@ -90,6 +93,19 @@ class StageWiseLocalizer(BaseEstimator):
     statistics, deterministic, refits that cost the new videos only) or ``"paper"`` (hinge-loss
     SVM and multinomial logistic regression, fitted cold by iterative solvers). See the module
     docstring for every design choice.
+
+    ``attention_prior``: None, or attention weights in raw feature space (one per candidate
+    feature, e.g. another fitted localizer's ``coef_``) to warm-start from (exact stages only).
+    With ``n`` training videos and ``s = attention_prior_strength``, the attention stage then solves
+
+        min_{beta, b}  sum_i u_i (t_i - z_i . beta - b)^2 + alpha ||beta||^2 + (s / n) ||beta - beta_prior||^2
+
+    (``z_i`` standardised candidate features, ``t_i`` 1 for positives and 0 for negatives, ``u_i``
+    weighing each class of rows one half, ``beta_prior`` the prior's weights in the same
+    standardised space, the bias free): ridge on ``delta = beta - beta_prior``. Since the data term
+    is a mean, ``s / n`` makes the prior count as ``s`` training videos, fading as videos are added,
+    as adaptive SVM's prior fades against its sum of per-sample losses. ``s = 0`` is the plain fit;
+    ``s -> inf`` keeps the prior's weights (the bias and calibration are still fitted).
     """
 
     def __init__(self, proposals=SlidingWindows(), encoder=SegmentEncoder(), stages: str = "exact", top_k: int = 10,
@@ -98,7 +114,7 @@ class StageWiseLocalizer(BaseEstimator):
                  negatives_per_positive: float = 3.0, svm_alpha: float = 1e-4, svm_max_iter: int = 100,
                  classifier_C: float = 1.0, classifier_max_iter: int = 300, classifier_tol: float = 1e-4,
                  score_mode: str = "product", classes_per_video: int = 1, nms_tiou: float | None = 0.5,
-                 random_state=None):
+                 attention_prior=None, attention_prior_strength: float = 1.0, random_state=None):
         self.proposals = proposals
         self.encoder = encoder
         self.stages = stages
@@ -117,6 +133,8 @@ class StageWiseLocalizer(BaseEstimator):
         self.score_mode = score_mode
         self.classes_per_video = classes_per_video
         self.nms_tiou = nms_tiou
+        self.attention_prior = attention_prior
+        self.attention_prior_strength = attention_prior_strength
         self.random_state = random_state
 
     # -- training ---------------------------------------------------------------------------
@@ -151,6 +169,10 @@ class StageWiseLocalizer(BaseEstimator):
                                      ("classifier_rows", self.classifier_rows, CLASSIFIER_ROWS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.attention_prior is not None and self.stages != "exact":
+            raise ValueError("attention_prior needs stages='exact': the paper's SVM is fitted cold by SGD")
+        if not self.attention_prior_strength >= 0:
+            raise ValueError(f"attention_prior_strength must be at least 0, got {self.attention_prior_strength}")
         if self.stages == "exact" and self.classifier_rows != "positives":
             raise ValueError("classifier_rows='top_k' needs stages='paper': the exact stages accumulate their "
                              "classifier's rows per video, and a video's top-k changes with every refit")
@@ -210,11 +232,13 @@ class StageWiseLocalizer(BaseEstimator):
 
         # Attention: least squares of 1 (positive) vs 0 (negative), each class of rows weighing one
         # half, ridge ``attention_alpha`` on the standardised weights. In closed form from the two
-        # groups' means and covariances (standardised): Fisher's discriminant direction.
+        # groups' means and covariances (standardised): Fisher's discriminant direction. A warm start
+        # adds (s / n) ||beta - beta_prior||^2 (see the class docstring).
         mu_pos, mu_neg = (pos.mean - mean) / scale, (neg.mean - mean) / scale
         gap = mu_pos - mu_neg
         covariance = 0.5 * (pos.scatter / pos.n + neg.scatter / neg.n) / outer_scale + 0.25 * np.outer(gap, gap)
-        beta = _solve_spd(covariance + self.attention_alpha * np.eye(len(gap)), 0.25 * gap)
+        strength, prior = self._attention_prior(len(gap), scale, n_videos)
+        beta = _solve_spd(covariance + (self.attention_alpha + strength) * np.eye(len(gap)), 0.25 * gap + strength * prior)
         bias = 0.5 - 0.5 * (mu_pos + mu_neg) @ beta
         coef = beta / scale
         self.coef_ = coef.astype(np.float32)
@@ -232,6 +256,16 @@ class StageWiseLocalizer(BaseEstimator):
         self.positive_fraction_ = pos.n / everything.n
         if classifier:
             self._fit_discriminant(stats, mean, scale, outer_scale)
+
+    def _attention_prior(self, n_features: int, scale: np.ndarray, n_videos: int) -> tuple[float, np.ndarray]:
+        """The warm start's penalty ``s / n`` and the prior's weights in the standardised space (0 and
+        zeros without a prior)."""
+        if self.attention_prior is None:
+            return 0.0, np.zeros(n_features)
+        prior = np.asarray(self.attention_prior, dtype=np.float64)
+        if prior.shape != (n_features,):
+            raise ValueError(f"attention_prior has shape {prior.shape}; the candidates have {n_features} features")
+        return float(self.attention_prior_strength) / n_videos, prior * scale
 
     def _fit_discriminant(self, stats: CandidateStatistics, mean, scale, outer_scale) -> None:
         """The action classifier on every positive candidate: linear discriminant analysis (class
