@@ -36,7 +36,7 @@ def bootstrapped_selector(cell: dict, knowledge_source, *, n_jobs: int = 1, sche
     A learned selector is loaded from :func:`selector_artefact` if that file exists, else fitted
     (learning with the cell's localizer unless its parameters name another) and written atomically
     there (not kept when the cell's ``dataset_dir`` is None).
-    A cost-aware variant wraps the same bootstrap as its plain selector. The fit's joblib work
+    A variant (cost-aware, diverse) wraps the same bootstrap as its plain selector. The fit's joblib work
     (LAL's Monte-Carlo subsets) runs on ``n_jobs`` local processes, or on the Dask cluster at
     ``scheduler``.
     """
