@@ -91,7 +91,7 @@ def test_worlds_table_is_complete_and_its_defaults_are_the_simulators():
             assert params[name].default == levels["default"][name] == world_params()[name]
     assert world_params("confusion", "high")["confusion"] == WORLDS["confusion"]["high"]["confusion"]
     assert world_params("confusion", "high")["submode_share"] == WORLDS["submodes"]["default"]["submode_share"]
-    assert set(OLD_WORLD.values()) == {0.0}
+    assert OLD_WORLD == {**{name: 0.0 for levels in WORLDS.values() for name in levels["off"]}, "class_signal": 2.0}
     with pytest.raises(ValueError, match="unknown world knob 'colour'"):
         world_params("colour")
     with pytest.raises(ValueError, match="unknown world level 'extreme'"):

@@ -11,6 +11,7 @@ The default level is one world shared by every knob: it is built and run once.
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.dataset import check_dataset_folder, load_dataset, save_dataset
-from ..data.simulator import WORLD_LEVELS, WORLDS, compare_temporal, world_params
+from ..data.simulator import WORLD_LEVELS, WORLDS, compare_temporal, simulate_features, world_params
 from ..data.splits import make_splits
 from ..data.testbeds import get_testbed
 from ..localization.localizer import StageWiseLocalizer
@@ -57,7 +58,10 @@ def build_world(folder, knob: str, level: str, *, testbed: str = "simulated", n_
     world = world_params(knob, level)
     if clash := sorted(set(simulator_params) & set(world)):
         raise ValueError(f"simulator_params sets the world knobs' parameters {clash}; choose the world by knob and level")
-    feature_params = {"feature_dim": feature_dim, **simulator_params, **world}
+    # Every simulator parameter, defaults included, so that a world built under other defaults is built again.
+    defaults = {name: p.default for name, p in inspect.signature(simulate_features).parameters.items()
+                if p.default is not inspect.Parameter.empty and name != "random_state"}
+    feature_params = {**defaults, "feature_dim": feature_dim, **simulator_params, **world}
     parameters = {"testbed": testbed, "n_videos": n_videos, "n_classes": n_classes, "random_state": random_state,
                   "world": {"knob": knob, "level": level}, **feature_params}
     folder = Path(folder)
