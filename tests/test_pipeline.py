@@ -41,7 +41,7 @@ def test_pipeline_tiny(project, capfd):
         "02-localizer@activitynet.ipynb", "03-selection-ablation.ipynb",
         "03-selection-ablation@activitynet.ipynb", "03-selection-ablation@kinetics.ipynb", "03b-bootstrap-selectors.ipynb",
         "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb",  # 04 and 05 @kinetics: quick and paper only
-        "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb",
+        "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb", "06-worlds.ipynb",
         "07-kinetics-campaign.ipynb", "08-kinetics-statistics.ipynb", "09-kinetics-benchmark.ipynb"]
     second = [r for r in records if "@activitynet" in r["notebook"]]
     assert all(bool(r.get("skipped")) != ANET.is_file() for r in second)  # skipped exactly when the data is absent

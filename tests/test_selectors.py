@@ -168,8 +168,24 @@ def test_mcle_clones_its_localizer_and_fits_nothing_in_place(data):
     assert not hasattr(template, "coef_") and mcle.prior_ is not template and mcle.prior_.top_k == 5
 
 
-def test_mcle_label_equality_spreads_a_batch_over_classes(data, fitted):
-    loc, labelled, pool = fitted
+@pytest.fixture(scope="module")
+def old_world():
+    """The session's dataset in the world before the heterogeneity knobs, where conflict alone
+    concentrates a batch on few classes (in the default world it already spreads it), and a
+    localizer fitted on 100 of its Selection videos, as ``fitted``."""
+    from activeloc import StageWiseLocalizer
+    from activeloc.data.simulator import world_params
+    from conftest import simulated_dataset
+
+    data = simulated_dataset(**world_params("all", "off"))
+    sel = data.split("selection")
+    labelled = sel.subset(sel.video_ids[:100])
+    pool = sel.subset(sel.video_ids[100:]).without_labels()
+    return data, (StageWiseLocalizer(random_state=0).fit(labelled), labelled, pool)
+
+
+def test_mcle_label_equality_spreads_a_batch_over_classes(old_world):
+    data, (loc, labelled, pool) = old_world
     mcle = ready("mcle", data)
     predicted = dict(zip(pool.video_ids, loc.video_class_probabilities(pool).argmax(axis=1)))
     balanced = mcle.select(loc, labelled, pool, 12, random_state=0)

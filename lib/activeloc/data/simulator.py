@@ -11,21 +11,52 @@ data is present.
 Features. :func:`simulate_features` draws snippet features for any ground truth (simulated or
 real, the latter giving an ActivityNet-structured simulation). A snippet's feature is
 
-    x = nuisance_v + noise + context * u_c(v)
-        + w * s_v * (actionness * a + class_signal * u_c)
+    x = nuisance_v + noise + context * s_v * d_c(v)
+        + w * s_v * (actionness * a_c + class_signal * d_c(v))
 
-where ``w`` is the fraction of the snippet inside an instance of class ``c``, ``a`` is one
-class-agnostic actionness direction shared by all classes (what transfers from Knowledge-Source
-classes to Selection classes), ``u_c`` a per-class direction, ``nuisance_v`` a per-video offset,
-``s_v`` a per-video signal scale (``hard_signal_scale`` for hard videos, else 1) and ``noise``
-isotropic Gaussian (``outlier_noise_scale`` times larger for outlier videos). With probability
-``label_noise`` an instance carries another class's direction.
+where ``w`` is the fraction of the snippet inside the *visible* extent of an instance of class
+``c``, ``d_c(v)`` the direction of class ``c`` as it looks in video ``v`` (its sub-mode, below),
+``a_c`` the actionness direction of class ``c``, ``nuisance_v`` a per-video offset, ``s_v`` a
+per-video signal scale and ``noise`` isotropic Gaussian (``outlier_noise_scale`` times larger for
+outlier videos). With probability ``label_noise`` an instance carries another class's direction.
 
-Calibration. The temporal structure was calibrated to the real annotations; the feature
-amplitudes (``class_signal=2.0``, ``video_nuisance_std=0.3``, the rest at their first values) only
-against detector-level targets: the stage-wise localizer trained on all of Selection scores an
-average mAP (tIoU 0.5:0.95) of 15-30 % and an mAP at 0.5 of 30-55 % on Testing, and one trained on
-a random 10 % reaches 40-70 % of that (``notebooks/02-localizer.ipynb`` measures it). Never
+Worlds: selector-neutral heterogeneity. Five knobs make the world less uniform than "every video
+of a class is an exchangeable draw of one direction"; each has the levels ``off`` (the world before
+them), ``low``, ``default`` and ``high`` in :data:`WORLDS` (:func:`world_params` gives a world's
+parameters). The levels were chosen a priori, as moderate heterogeneity, and checked only against
+selector-neutral properties (temporal calibration, the localizer's bands), never against a selector.
+
+* ``submodes`` (``submode_share``, with ``n_submodes`` = 3): each class has sub-modes (ways the
+  action looks), drawn per video with class-specific frequencies (Dirichlet(1), so some sub-modes
+  are rare); ``d_c(v) = sqrt(1 - share) u_c + sqrt(share) m_{c,k(v)}`` normalised, so two
+  sub-modes of a class have cosine about ``1 - share``. Default 0.4.
+* ``confusion`` (with ``confusion_group_size`` = 5): classes fall in groups of confusable classes
+  (by a hash of the name, so about five per group, more or fewer by chance); ``u_c =
+  sqrt(1 - confusion) e_c + sqrt(confusion) g_group(c)`` normalised, so two classes of a group
+  have cosine about ``confusion``. Default 0.5.
+* ``boundary_ambiguity`` (``boundary_jitter``): annotators disagree about where actions start and
+  end. The annotation (what the oracle returns and what Testing is scored against) is one
+  annotator's; each boundary of the visible action differs from it by a Gaussian of standard
+  deviation ``boundary_jitter * j_c * length`` (cut at 0.45 of the length, so the visible action
+  keeps a tenth of it at least), with a class-specific factor ``j_c`` (Gamma, shape 2, mean 1: some
+  classes have crisp boundaries, others vague). Default 0.1, the spread
+  :class:`~activeloc.active.oracles.SimulatedAnnotator` assumes between a person and the truth.
+* ``actionness_specificity``: the share of actionness that is class-specific (imperfect transfer
+  from Knowledge-Source): ``a_c = sqrt(1 - spec) a + sqrt(spec) b_c`` normalised, ``a`` shared by
+  every class, ``b_c`` the class's own; the total actionness energy is unchanged, only what a
+  class-agnostic model learned on other classes can see of it. Default 0.3.
+* ``video_difficulty``: easy and hard videos on a continuum: ``s_v`` (``hard_signal_scale`` for a
+  ``hard_video_fraction`` of videos, else 1) is multiplied by a log-normal factor of mean 1 and
+  log-spread ``video_difficulty``. Default 0.5 (the middle 90 % of factors span 0.4 to 2.0).
+
+With every knob off and ``class_signal=2.0`` (``world_params("all", "off")``) the features are bit for
+bit those of the world before the knobs (the knobs' random draws come from separate streams).
+
+Calibration. The temporal structure was calibrated to the real annotations (the world knobs change
+features only, never the annotations); the feature amplitudes (``class_signal=2.5``, 2.0 before the
+world knobs, ``video_nuisance_std=0.3``, the rest at their first values) only against detector-level targets:
+the stage-wise localizer trained on all of Selection scores an average mAP (tIoU 0.5:0.95) of 15-30 % and an mAP at 0.5 of 30-55 % on Testing, and one trained on a
+random 10 % reaches 40-70 % of that (``notebooks/02-localizer.ipynb`` measures it). Never
 against active-learning results.
 """
 
@@ -251,50 +282,156 @@ def sample_temporal_structure(n_videos: int, profile: TemporalProfile = ACTIVITY
     return durations, segments
 
 
+def _named_rng(name: str, seed: int, *tags: int) -> np.random.Generator:
+    """A random stream that depends only on a name, the seed and ``tags``, not on the other names."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8")), *tags])
+
+
 def _label_direction(label: str, dim: int, seed: int) -> np.ndarray:
     """A unit direction per class that depends only on its name and the seed, not on the other classes."""
-    rng = np.random.default_rng([seed, zlib.crc32(label.encode("utf-8"))])
-    v = rng.standard_normal(dim)
+    v = _named_rng(label, seed).standard_normal(dim)
     return v / np.linalg.norm(v)
 
 
+def _mixed(base: np.ndarray, other: np.ndarray, share: float) -> np.ndarray:
+    """Unit rows ``sqrt(1 - share) base + sqrt(share) other``: ``share`` of the energy from ``other``."""
+    v = np.sqrt(1 - share) * base + np.sqrt(share) * other
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+# The world knobs (module docstring): per knob, its simulate_features parameters at each level.
+# Chosen a priori as moderate heterogeneity before any selector ran on them; "off" is the world before them.
+WORLDS: dict[str, dict[str, dict[str, float]]] = {
+    "submodes": {"off": {"submode_share": 0.0}, "low": {"submode_share": 0.2},
+                 "default": {"submode_share": 0.4}, "high": {"submode_share": 0.7}},
+    "confusion": {"off": {"confusion": 0.0}, "low": {"confusion": 0.25},
+                  "default": {"confusion": 0.5}, "high": {"confusion": 0.75}},
+    "boundary_ambiguity": {"off": {"boundary_jitter": 0.0}, "low": {"boundary_jitter": 0.05},
+                           "default": {"boundary_jitter": 0.1}, "high": {"boundary_jitter": 0.2}},
+    "actionness_specificity": {"off": {"actionness_specificity": 0.0}, "low": {"actionness_specificity": 0.15},
+                               "default": {"actionness_specificity": 0.3}, "high": {"actionness_specificity": 0.6}},
+    "video_difficulty": {"off": {"video_difficulty": 0.0}, "low": {"video_difficulty": 0.25},
+                         "default": {"video_difficulty": 0.5}, "high": {"video_difficulty": 1.0}},
+}
+WORLD_LEVELS = ("off", "low", "default", "high")
+# What else the world before the knobs had: a weaker class signal. The default world's localizer fell
+# below its bands at 2.0 (64-d, 19,500 videos: average mAP 0.150, mAP at 0.5 0.270, 10 % at 0.575 of
+# full); at 2.5 it is back in them (0.180, 0.314, 0.642). Measured before any selector ran on a world.
+BEFORE_WORLDS = {"class_signal": 2.0}
+
+
+def world_params(knob: str | None = None, level: str = "default") -> dict[str, float]:
+    """The world knobs' parameters of :func:`simulate_features` with ``knob`` at ``level`` and every
+    other knob at its default; ``knob="all"`` sets every knob to ``level`` (``("all", "off")``: the
+    world before the knobs, with its class signal, :data:`BEFORE_WORLDS`); ``knob=None``: the default world."""
+    if level not in WORLD_LEVELS:
+        raise ValueError(f"unknown world level {level!r}; known: {list(WORLD_LEVELS)}")
+    if knob is not None and knob != "all" and knob not in WORLDS:
+        raise ValueError(f"unknown world knob {knob!r}; known: {sorted(WORLDS)} or 'all'")
+    params = {}
+    for name, levels in WORLDS.items():
+        params.update(levels[level if knob in (name, "all") else "default"])
+    return {**params, **BEFORE_WORLDS} if (knob, level) == ("all", "off") else params
+
+
+_DEFAULT_WORLD = world_params()
+
+
+def class_geometry(labels, dim: int, seed: int, *, submode_share: float = 0.0, n_submodes: int = 3,
+                   confusion: float = 0.0, confusion_group_size: float = 5.0, actionness_specificity: float = 0.0,
+                   boundary_jitter: float = 0.0) -> dict[str, np.ndarray]:
+    """The per-class part of a world (module docstring), each class's from its name and ``seed`` only
+    (and the number of classes, for the groups): ``directions`` (classes x sub-modes x dim, unit
+    rows; one sub-mode when ``submode_share`` is 0), ``submode_frequencies`` (classes x sub-modes),
+    ``group`` (each class's group of confusable classes), ``actionness`` (classes x dim, unit rows)
+    and ``boundary_jitter`` (per class: ``boundary_jitter`` times its factor of mean 1)."""
+    labels = list(labels)
+    n = len(labels)
+    directions = np.stack([_label_direction(lab, dim, seed) for lab in labels]) if n else np.zeros((0, dim))
+    n_groups = max(1, round(n / confusion_group_size))
+    group = np.array([zlib.crc32(lab.encode("utf-8")) % n_groups for lab in labels], dtype=int)
+    if confusion > 0 and n:
+        centres = np.stack([_label_direction(f"__group_{g}__", dim, seed) for g in group])
+        directions = _mixed(directions, centres, confusion)
+    action = np.broadcast_to(_label_direction("__actionness__", dim, seed), (n, dim))
+    if actionness_specificity > 0 and n:
+        own = np.stack([_label_direction(f"{lab}__actionness__", dim, seed) for lab in labels])
+        action = _mixed(action, own, actionness_specificity)
+    if submode_share > 0 and n:
+        k = int(n_submodes)
+        modes = np.stack([[_label_direction(f"{lab}__submode_{j}__", dim, seed) for j in range(k)] for lab in labels])
+        directions = _mixed(directions[:, None, :], modes, submode_share)
+        frequencies = np.stack([_named_rng(lab, seed, 2).dirichlet(np.ones(k)) for lab in labels])
+    else:
+        directions, frequencies = directions[:, None, :], np.ones((n, 1))
+    jitter = np.full(n, float(boundary_jitter))
+    if boundary_jitter > 0 and n:
+        jitter = boundary_jitter * np.array([_named_rng(lab, seed, 3).gamma(2.0, 0.5) for lab in labels])
+    return {"directions": directions, "submode_frequencies": frequencies, "group": group, "actionness": action,
+            "boundary_jitter": jitter}
+
+
 def simulate_features(ground_truth: GroundTruth, *, feature_dim: int = 64, snippet_seconds: float = 2.0,
-                      actionness: float = 1.0, class_signal: float = 2.0, context: float = 0.3,
+                      actionness: float = 1.0, class_signal: float = 2.5, context: float = 0.3,
                       noise_std: float = 1.0, video_nuisance_std: float = 0.3,
                       hard_video_fraction: float = 0.2, hard_signal_scale: float = 0.4,
                       outlier_fraction: float = 0.02, outlier_noise_scale: float = 3.0,
-                      label_noise: float = 0.02, boundary_jitter: float = 0.0,
+                      label_noise: float = 0.02,
+                      submode_share: float = _DEFAULT_WORLD["submode_share"], n_submodes: int = 3,
+                      confusion: float = _DEFAULT_WORLD["confusion"], confusion_group_size: float = 5.0,
+                      boundary_jitter: float = _DEFAULT_WORLD["boundary_jitter"],
+                      actionness_specificity: float = _DEFAULT_WORLD["actionness_specificity"],
+                      video_difficulty: float = _DEFAULT_WORLD["video_difficulty"],
                       random_state=None) -> InMemoryFeatureStore:
     """Snippet features for every video of ``ground_truth`` (float32, one snippet per ``snippet_seconds``).
 
     Parameters (see the module docstring for the model):
     ``feature_dim`` D; ``snippet_seconds`` snippet length (snippets do not overlap);
-    ``actionness`` amplitude of the shared action-vs-background direction; ``class_signal``
+    ``actionness`` amplitude of the action-vs-background direction; ``class_signal``
     amplitude of the class direction inside instances; ``context`` amplitude of the video's class
     direction on every snippet (scene context: helps to classify, not to localize);
     ``noise_std`` per-snippet noise; ``video_nuisance_std`` per-video offset;
     ``hard_video_fraction`` share of videos whose signal is scaled by ``hard_signal_scale``;
     ``outlier_fraction`` share of videos whose noise is ``outlier_noise_scale`` times larger;
-    ``label_noise`` share of instances that carry a wrong class's direction;
-    ``boundary_jitter`` standard deviation, as a fraction of the instance's length, by which each
-    boundary of the visible action differs from the annotated one (annotators disagree on where
-    actions start and end, so the best possible tIoU with the annotation is below 1).
+    ``label_noise`` share of instances that carry a wrong class's direction.
+    World knobs (levels in :data:`WORLDS`; 0 turns each off): ``submode_share`` energy share of a
+    class direction specific to one of its ``n_submodes`` sub-modes; ``confusion`` cosine between
+    the classes of a group of confusable classes, groups of about ``confusion_group_size``;
+    ``boundary_jitter`` standard deviation, as a fraction of the instance's length (times a
+    class-specific factor of mean 1), by which each boundary of the visible action differs from the
+    annotated one (annotators disagree on where actions start and end, so the best possible tIoU
+    with the annotation is below 1); ``actionness_specificity`` share of the actionness energy
+    that is class-specific; ``video_difficulty`` log-spread of a per-video signal factor of mean 1.
     The features of a video depend only on its annotations, its position and ``random_state``.
     """
+    for name, value in (("submode_share", submode_share), ("confusion", confusion),
+                        ("actionness_specificity", actionness_specificity)):
+        if not 0 <= value < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {value}")
+    if boundary_jitter < 0 or video_difficulty < 0 or n_submodes < 1 or confusion_group_size <= 0:
+        raise ValueError("boundary_jitter and video_difficulty must be >= 0, n_submodes >= 1, confusion_group_size > 0")
     rng = np.random.default_rng(random_state)
     seed = int(rng.integers(2**31))
+
+    def world(knob: int) -> np.random.Generator:  # each knob's own stream: off, the other draws stay as they were
+        return np.random.default_rng([seed, 1, knob])
+
     dim = feature_dim
     videos = ground_truth.videos
     inst = ground_truth.instances
     labels = sorted(inst["label"].unique())
-    directions = np.stack([_label_direction(lab, dim, seed) for lab in labels]) if labels else np.zeros((0, dim))
-    action_dir = _label_direction("__actionness__", dim, seed)
+    geometry = class_geometry(labels, dim, seed, submode_share=submode_share, n_submodes=n_submodes,
+                              confusion=confusion, confusion_group_size=confusion_group_size,
+                              actionness_specificity=actionness_specificity, boundary_jitter=boundary_jitter)
+    directions, action_dirs = geometry["directions"], geometry["actionness"]
     label_index = {lab: i for i, lab in enumerate(labels)}
 
     n_videos = len(videos)
     n_snippets = np.maximum(1, np.ceil(videos["duration"].to_numpy() / snippet_seconds).astype(int))
     offsets = np.concatenate([[0], np.cumsum(n_snippets)])
     scale = np.where(rng.random(n_videos) < hard_video_fraction, hard_signal_scale, 1.0)
+    if video_difficulty > 0:
+        scale = scale * np.exp(video_difficulty * world(1).standard_normal(n_videos) - video_difficulty**2 / 2)
     noise_scale = np.where(rng.random(n_videos) < outlier_fraction, outlier_noise_scale, 1.0) * noise_std
 
     feats = rng.standard_normal((offsets[-1], dim), dtype=np.float32)
@@ -307,10 +444,22 @@ def simulate_features(ground_truth: GroundTruth, *, feature_dim: int = 64, snipp
     if len(labels) > 1 and flip.any():
         cls[flip] = (cls[flip] + rng.integers(1, len(labels), flip.sum())) % len(labels)
 
-    # Snippet x instance overlap fractions as a sparse matrix, so signals go on in one product.
+    # Each video's sub-mode (one per video: how the action looks in it), from its class's frequencies.
     vid_pos = videos.index.get_indexer(inst["video_id"])
+    submode = np.zeros(n_videos, dtype=int)
+    if directions.shape[1] > 1:
+        u = world(2).random(n_videos)
+        first_class = pd.Series(cls, index=vid_pos).groupby(level=0).first()
+        cumulative = np.cumsum(geometry["submode_frequencies"][first_class.to_numpy()], axis=1)
+        submode[first_class.index] = np.minimum((u[first_class.index, None] > cumulative).sum(axis=1),
+                                                directions.shape[1] - 1)
+
+    # Snippet x instance overlap fractions as a sparse matrix, so signals go on in one product.
     starts, ends = inst["t_start"].to_numpy(), inst["t_end"].to_numpy()
-    shift = rng.normal(0, boundary_jitter, (len(inst), 2)) * (ends - starts)[:, None]
+    jitter = geometry["boundary_jitter"][cls][:, None] if len(cls) else boundary_jitter
+    # Each boundary moves by at most 0.45 of the length, so the visible action keeps a tenth of it at least.
+    length = (ends - starts)[:, None]
+    shift = np.clip(rng.normal(0, 1, (len(inst), 2)) * jitter * length, -0.45 * length, 0.45 * length)
     duration = videos["duration"].to_numpy()[vid_pos]
     visible_start = np.clip(starts + shift[:, 0], 0, duration)
     visible_end = np.clip(ends + shift[:, 1], 0, duration)
@@ -328,12 +477,14 @@ def simulate_features(ground_truth: GroundTruth, *, feature_dim: int = 64, snipp
         (np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))) if rows else ([], ([], [])),
         shape=(offsets[-1], len(cls)), dtype=np.float32,
     )
-    signal = (actionness * action_dir[None, :] + class_signal * directions[cls]).astype(np.float32)
+    looks = directions[cls, submode[vid_pos]] if len(cls) else np.zeros((0, dim))
+    signal = (actionness * action_dirs[cls] + class_signal * looks).astype(np.float32)
 
-    # Per-video offset: nuisance plus scene context of the video's (first) class.
+    # Per-video offset: nuisance plus scene context of the video's (first) class, as it looks there.
     video_offset = nuisance.copy()
     first = pd.Series(cls, index=vid_pos).groupby(level=0).first()
-    video_offset[first.index] += context * scale[first.index, None] * directions[first.to_numpy()]
+    looks_first = directions[first.to_numpy(), submode[first.index]]
+    video_offset[first.index] += context * scale[first.index, None] * looks_first
     video_offset = video_offset.astype(np.float32)
 
     # Added in chunks of snippets so that no temporary is as large as the features themselves.

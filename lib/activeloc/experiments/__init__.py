@@ -7,8 +7,9 @@ from .parallel import parallel_backend
 from .storage import read_table
 from .studies import (SelectionStudy, attention_transfer, full_data_reference, learning_curve, selection_study,
                       stage_ablation)
+from .worlds import WorldsStudy, build_world, world_checks, world_grid, worlds_study
 
 __all__ = ["DatasetChanged", "SelectionStudy", "StudyData", "attention_transfer", "bootstrap_report",
            "bootstrapped_selector", "cell_id", "full_data_reference", "learning_curve", "load_study_data", "stage_ablation",
            "make_cells", "parallel_backend", "read_table", "run_cell", "run_grid", "selection_study",
-           "selector_artefact"]
+           "selector_artefact", "WorldsStudy", "build_world", "world_checks", "world_grid", "worlds_study"]

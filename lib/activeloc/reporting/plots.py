@@ -347,3 +347,33 @@ def plot_campaign(curves: pd.DataFrame):
     axes[0].set(xlabel="videos annotated", ylabel="average mAP (%, tIoU 0.5:0.95), held-out videos",
                 title="Campaign against videos annotated")
     return _finish(fig, axes[1], "annotator hours (time model)", "", "Campaign against annotator hours")
+
+
+def plot_worlds(table: pd.DataFrame, levels=("off", "low", "default", "high")):
+    """One panel per world knob: each selector's paired AULC difference to Random (mean and 95 %
+    t-interval over seeds, from the worlds table) at each level of the knob; 0 is Random."""
+    knobs = list(dict.fromkeys(table["knob"]))
+    order = [lv for lv in levels if lv in set(table["level"])]
+    selectors = [s for s in dict.fromkeys(table["selector"]) if s != "random"]
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(1, len(knobs), figsize=(3.6 * len(knobs) + 1, 4), sharey=True, squeeze=False)
+    colours = dict(zip(selectors, sns.color_palette(n_colors=max(1, len(selectors)))))
+    for ax, knob in zip(axes[0], knobs):
+        rows = table[table["knob"] == knob]
+        for i, selector in enumerate(selectors):
+            own = rows[rows["selector"] == selector].set_index("level").reindex(order)
+            x = np.arange(len(order)) + (i - (len(selectors) - 1) / 2) * 0.08
+            mean = own["aulc_diff_vs_random_mean"].to_numpy()
+            err = np.abs(np.vstack([mean - own["aulc_diff_vs_random_ci_low"].to_numpy(),
+                                    own["aulc_diff_vs_random_ci_high"].to_numpy() - mean]))
+            ax.errorbar(x, mean, yerr=np.nan_to_num(err), marker="o", capsize=3, color=colours[selector],
+                        label=selector)
+        ax.axhline(0, color="black", lw=1)
+        ax.set_xticks(range(len(order)), order)
+        ax.set_title(knob.replace("_", " "))
+        ax.set_xlabel("level")
+    axes[0][0].set_ylabel("AULC minus Random's (paired by seed)")
+    axes[0][-1].legend(loc="best", fontsize="small")
+    fig.suptitle("Selectors against Random in each world (one knob moved at a time)")
+    fig.tight_layout()
+    return fig
