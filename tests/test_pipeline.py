@@ -112,6 +112,15 @@ def test_pipeline_tiny(project, capfd):
     assert transfer["selection_ratio"].tolist() == [0.0, 0.1, 1.0] and transfer["attention_mAP"].between(0, 1).all()
     for name in ("lal_monte_carlo", "lal_predicted_vs_actual", "lal_feature_importances"):
         assert (project / "reports" / "figures" / f"{name}.png").stat().st_size > 10_000
+    # 06: one knob at tiny, its three levels, every selector paired with Random in every world.
+    worlds = pd.read_csv(tables / "worlds.csv")
+    assert list(worlds.columns[: len(WORLD_TABLE_COLUMNS)]) == WORLD_TABLE_COLUMNS
+    assert set(worlds["knob"]) == {"confusion"} and set(worlds["level"]) == {"low", "default", "high"}
+    assert set(worlds["selector"]) == {"random", "uncertainty", "mcle", "lal"}
+    assert (worlds.loc[worlds["selector"] == "random", "aulc_diff_vs_random_mean"] == 0).all()
+    checks = pd.read_csv(tables / "worlds_checks.csv")
+    assert len(checks) == 3 and (checks["average_mAP"] > 0).all()
+    assert (project / "reports" / "figures" / "worlds.png").stat().st_size > 10_000
     # Cost-aware variants, against seconds of video annotated.
     cost = pd.read_csv(tables / "annotation_cost.csv")
     assert set(cost["selector"]) == {"random", "uncertainty", "mcle", "lal", "random-per-second", "lal-per-second"}

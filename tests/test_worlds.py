@@ -1,5 +1,5 @@
 """The worlds study: one dataset per (knob, level), the default world shared, a paired table per
-world, and notebook 06 at the tiny profile."""
+world (notebook 06 runs in tests/test_pipeline.py's tiny pipeline)."""
 
 import json
 
@@ -11,7 +11,6 @@ from activeloc.data.dataset import load_dataset
 from activeloc.experiments.worlds import (WORLD_TABLE_COLUMNS, build_world, world_checks, world_grid, world_name,
                                           worlds_study)
 from activeloc.reporting.plots import plot_worlds
-from conftest import run_notebook_tiny
 
 TINY = {"n_videos": 240, "n_classes": 12, "feature_dim": 8}
 
@@ -78,18 +77,3 @@ def test_worlds_study_pairs_every_selector_with_random_in_every_world(tmp_path):
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="must include 'random'"):
         worlds_study(tmp_path, ["uncertainty"], [0], knobs=["confusion"], **TINY)
-
-
-@pytest.mark.notebook
-def test_notebook_06_at_tiny(project):
-    executed = run_notebook_tiny(project, "06-worlds")
-    tables, figures = project / "reports" / "tables", project / "reports" / "figures"
-    table = pd.read_csv(tables / "worlds.csv")
-    assert list(table.columns[: len(WORLD_TABLE_COLUMNS)]) == WORLD_TABLE_COLUMNS
-    assert set(table["knob"]) == {"confusion", "boundary_ambiguity"} and set(table["level"]) == {"low", "default", "high"}
-    assert set(table["selector"]) == {"random", "uncertainty", "mcle", "lal"}
-    checks = pd.read_csv(tables / "worlds_checks.csv")
-    assert len(checks) == 6 and (checks["average_mAP"] > 0).all()
-    assert (figures / "worlds.png").stat().st_size > 10_000
-    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
