@@ -72,7 +72,7 @@ def test_grid_on_a_dask_cluster(dataset_dir, tmp_path, capsys):
 def test_lal_bootstrap_is_the_same_serial_on_local_processes_and_on_a_dask_cluster(dataset_dir, tmp_path):
     from dask.distributed import LocalCluster
 
-    lal = {"lal": {"n_subsets": 4, "subset_sizes": [20, 40], "probes_per_subset": 3}}
+    lal = {"lal": {"n_states": 4, "probes_per_state": 3}}
     fitted = {}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         for where, parallel in (("serial", {}), ("local", {"n_jobs": 2}),
@@ -138,8 +138,8 @@ def test_the_code_fingerprint_covers_the_result_layers_and_the_libraries(monkeyp
 
 def test_a_cost_aware_variant_shares_its_selectors_bootstrap_and_parameters(dataset_dir):
     plain, per_second = make_cells(dataset_dir, ["lal", "lal-per-second"], [8], [0.0], [0],
-                                   selector_params={"lal": {"n_subsets": 4}})
-    assert per_second["selector_params"] == {"n_subsets": 4}
+                                   selector_params={"lal": {"n_states": 4}})
+    assert per_second["selector_params"] == {"n_states": 4}
     assert selector_artefact(plain) == selector_artefact(per_second)
     assert cell_id(plain) != cell_id(per_second)
 
