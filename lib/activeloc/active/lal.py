@@ -331,7 +331,7 @@ class LALSelector(LearnedSelector):
     keeping ``training_data_``, ``best_params_`` and, measured on held-out states,
     ``within_state_spearman_``, ``r2_`` and ``feature_importances_``; ``save``/``load`` keep that
     bootstrap as a file. ``n_jobs``: joblib processes for the states (None: the active
-    ``joblib.parallel_config``, e.g. a Dask cluster's). The defaults (5,000 samples) cost about 700
+    ``joblib.parallel_config``, e.g. a Dask cluster's). The defaults (5,000 samples) cost about 640
     CPU-seconds on the simulated testbed's Knowledge-Source (2,768 videos): 6 minutes on 2 free cores.
     """
 
