@@ -8,9 +8,9 @@ from scipy import stats
 from activeloc import StageWiseLocalizer
 from activeloc.cli import main
 from activeloc.evaluation.curves import aggregate, interpolate_curves, mean_ci, summarize_runs
-from activeloc.experiments import (DatasetChanged, bootstrapped_selector, cell_id, full_data_reference,
-                                   load_study_data, make_cells, read_table, run_grid, selection_study,
-                                   selector_artefact)
+from activeloc.experiments import (DatasetChanged, bootstrap_report, bootstrapped_selector, cell_id,
+                                   full_data_reference, load_study_data, make_cells, read_table, run_grid,
+                                   selection_study, selector_artefact)
 from activeloc.experiments.grid import run_cell
 from conftest import write_dataset_folder
 
@@ -72,7 +72,7 @@ def test_grid_on_a_dask_cluster(dataset_dir, tmp_path, capsys):
 def test_lal_bootstrap_is_the_same_serial_on_local_processes_and_on_a_dask_cluster(dataset_dir, tmp_path):
     from dask.distributed import LocalCluster
 
-    lal = {"lal": {"n_subsets": 4, "subset_sizes": [20, 40], "probes_per_subset": 3}}
+    lal = {"lal": {"n_states": 4, "probes_per_state": 3}}
     fitted = {}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         for where, parallel in (("serial", {}), ("local", {"n_jobs": 2}),
@@ -95,6 +95,17 @@ def test_learned_selectors_learn_with_the_grids_localizer(dataset_dir):
     assert len(load_study_data(dataset_dir, knowledge_videos=50).knowledge.video_ids) == 50
     other = make_cells(dataset_dir, ["mcle"], [64], [0.0], [0], knowledge_videos=50)[0]
     assert selector_artefact(other) != selector_artefact(cell) and cell_id(other) != cell_id(cell)
+
+
+def test_the_bootstrap_report_shows_lals_held_out_quality(dataset_dir):
+    lal = {"lal": {"n_states": 5, "probes_per_state": 3}}
+    grid = make_cells(dataset_dir, ["lal", "mcle"], [64], [0.0], [0], knowledge_videos=100, selector_params=lal)
+    fitted = bootstrapped_selector(grid[0], load_study_data(dataset_dir, knowledge_videos=100).knowledge)
+    bootstrapped_selector(grid[1], load_study_data(dataset_dir, knowledge_videos=100).knowledge)
+    report = bootstrap_report(grid).set_index("selector")
+    assert report.loc["lal", "within_state_spearman"] == fitted.within_state_spearman_
+    assert report.loc["lal", "regressor_r2"] == fitted.r2_ and report.loc["lal", "monte_carlo_samples"] == 15
+    assert np.isnan(report.loc["mcle", "within_state_spearman"]) and report["bootstrap_seconds"].gt(0).all()
 
 
 def test_cli_simulate(dataset_dir, tmp_path, capsys):
@@ -138,8 +149,8 @@ def test_the_code_fingerprint_covers_the_result_layers_and_the_libraries(monkeyp
 
 def test_a_cost_aware_variant_shares_its_selectors_bootstrap_and_parameters(dataset_dir):
     plain, per_second = make_cells(dataset_dir, ["lal", "lal-per-second"], [8], [0.0], [0],
-                                   selector_params={"lal": {"n_subsets": 4}})
-    assert per_second["selector_params"] == {"n_subsets": 4}
+                                   selector_params={"lal": {"n_states": 4}})
+    assert per_second["selector_params"] == {"n_states": 4}
     assert selector_artefact(plain) == selector_artefact(per_second)
     assert cell_id(plain) != cell_id(per_second)
 

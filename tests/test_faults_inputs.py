@@ -400,7 +400,7 @@ def test_ground_truth_without_instances_is_an_annotation_error():
 def test_too_small_knowledge_source_is_an_input_error_and_a_value_error(small_folder):
     knowledge = load_dataset(small_folder).split("knowledge_source")
     with pytest.raises(TooFewVideos) as err:
-        monte_carlo(knowledge, subset_sizes=(20, 200))
+        monte_carlo(knowledge)
     assert one_line(err).startswith(f"Knowledge-Source has {len(knowledge.video_ids)} videos: too few")
     assert isinstance(err.value, ValueError)
 

@@ -97,10 +97,10 @@ def test_pipeline_tiny(project, capfd):
         assert (project / "reports" / "figures" / f"{name}.png").stat().st_size > 10_000
     # 03b: what the bootstraps learned, from the artefacts 03 made.
     mc = pd.read_csv(tables / "lal_monte_carlo.csv")
-    assert mc["samples"].sum() == 16  # tiny: 4 subsets x 4 candidates
+    assert mc["samples"].sum() == 16  # tiny: 4 states x 4 probes
     assert set(pd.read_csv(tables / "lal_regressors.csv")["regressor"]) == {"svr", "forest"}
     importances = pd.read_csv(tables / "lal_feature_importances.csv")
-    assert len(importances) == 28 and set(importances["group"]) == {"model state", "video"}
+    assert len(importances) == 29 and set(importances["group"]) == {"model state", "video"}
     summary = (project / "reports" / "SUMMARY.md").read_text()
     assert "--profile tiny" in summary and "## Figure 3 left" in summary and "## Notebook runs" in summary
     assert "aulc_diff_vs_random" in summary

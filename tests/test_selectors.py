@@ -13,7 +13,7 @@ from activeloc.active.registry import base_selector_name, make_selector, selecto
 from activeloc.data.dataset import LabelBlindError
 
 # Small bootstraps, so that learned selectors are fitted in seconds; any other selector uses its defaults.
-FAST = {"lal": {"n_subsets": 4, "subset_sizes": (20, 60), "probes_per_subset": 4}}
+FAST = {"lal": {"n_states": 4, "probes_per_state": 4}}
 _READY = {}
 
 

@@ -59,13 +59,20 @@ def bootstrapped_selector(cell: dict, knowledge_source, *, n_jobs: int = 1, sche
 
 def bootstrap_report(cells: list[dict]) -> pd.DataFrame:
     """One row per learned selector of ``cells`` (bootstrapped already): bootstrap seconds, artefact
-    size and, for LAL, the regressor's held-out R2."""
+    size and, for LAL, its Monte-Carlo samples and its regressor's quality on held-out states
+    (R2 and the within-state Spearman correlation of predicted and true gains)."""
+    columns = ["selector", "bootstrap_seconds", "artefact_bytes", "monte_carlo_samples", "regressor_r2",
+               "within_state_spearman"]
     rows = []
     for name, cell in {base_selector_name(c["selector"]): c for c in cells}.items():
         path = selector_artefact(cell)
         if path.exists():
             selector = joblib.load(path)
+            samples = getattr(selector, "training_data_", None)
             rows.append({"selector": name,
                          "bootstrap_seconds": getattr(selector, "bootstrap_seconds_", np.nan),
-                         "artefact_bytes": path.stat().st_size, "regressor_r2": getattr(selector, "r2_", np.nan)})
-    return pd.DataFrame(rows, columns=["selector", "bootstrap_seconds", "artefact_bytes", "regressor_r2"])
+                         "artefact_bytes": path.stat().st_size,
+                         "monte_carlo_samples": np.nan if samples is None else len(samples),
+                         "regressor_r2": getattr(selector, "r2_", np.nan),
+                         "within_state_spearman": getattr(selector, "within_state_spearman_", np.nan)})
+    return pd.DataFrame(rows, columns=columns)

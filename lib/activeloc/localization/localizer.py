@@ -397,6 +397,15 @@ class StageWiseLocalizer(BaseEstimator):
             state.pop(derived, None)
         return state
 
+    def __deepcopy__(self, memo):
+        """A copy in this process keeps the link to the candidate matrix its statistics came from,
+        so that it refits warm, as the original would (LAL refits one model state once per probe
+        video); only a pickle drops that link. The decision cache is not copied."""
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        copied.__dict__.update(copy.deepcopy({k: v for k, v in self.__dict__.items() if k != "_decision_cache"}, memo))
+        return copied
+
     def _posteriors(self, features: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "classifier_classes_")
         if self.classifier_classes_ is None:

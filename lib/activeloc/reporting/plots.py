@@ -179,14 +179,15 @@ def plot_fig3_right(per_run: pd.DataFrame, testbed: str | None = None):
 
 
 def plot_monte_carlo(data: pd.DataFrame):
-    """LAL's Monte-Carlo targets: their distribution, and against the labelled-set size."""
+    """LAL's Monte-Carlo gains (before they are ranked within their state): their distribution, and
+    against the labelled-set size."""
     sns.set_theme(style="whitegrid", context="notebook")
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    sns.histplot(data, x="target", bins=40, ax=left)
+    sns.histplot(data, x="gain", bins=40, ax=left)
     left.axvline(0, color="grey", lw=1, ls="--")
-    left.set(xlabel="gain in attention mAP from one added video", title="Monte-Carlo targets")
-    sns.scatterplot(data, x="labelled", y="target", s=12, alpha=0.5, ax=right)
-    sns.regplot(data, x="labelled", y="target", x_bins=8, fit_reg=False, color="tab:red", ax=right)
+    left.set(xlabel="gain in attention mAP from one added video", title="Monte-Carlo gains")
+    sns.scatterplot(data, x="labelled", y="gain", s=12, alpha=0.5, ax=right)
+    sns.regplot(data, x="labelled", y="gain", x_bins=8, fit_reg=False, color="tab:red", ax=right)
     right.axhline(0, color="grey", lw=1, ls="--")
     right.set(xlabel="labelled Knowledge-Source videos", ylabel="gain in attention mAP",
               title="Gain against labelled-set size (red: 8 bins, mean and 95 % CI)")
@@ -200,7 +201,7 @@ def plot_predicted_vs_actual(predictions: pd.DataFrame, r2: float):
     sns.scatterplot(predictions, x="target", y="predicted", hue="labelled", s=14, palette="viridis", ax=ax)
     low, high = predictions[["target", "predicted"]].min().min(), predictions[["target", "predicted"]].max().max()
     ax.plot([low, high], [low, high], color="grey", lw=1, ls="--")
-    return _finish(fig, ax, "Monte-Carlo target (gain in attention mAP)", "predicted (5-fold cross-validation)",
+    return _finish(fig, ax, "Monte-Carlo target (the gain normalised within its state)", "predicted (5-fold cross-validation)",
                    f"LAL regressor (held-out R2 {r2:.2f})")
 
 
