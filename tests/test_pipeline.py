@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from activeloc.cli import main
+from activeloc.experiments.worlds import WORLD_TABLE_COLUMNS
 from activeloc.reporting.pipeline import PipelineError, run_pipeline
 from activeloc.reporting.profiles import load_profiles
 from conftest import ANET, KINETICS, ROOT, SHARED, write_notebook
