@@ -122,6 +122,7 @@ def test_pipeline_tiny(project, capfd):
     checks = pd.read_csv(tables / "worlds_checks.csv")
     assert len(checks) == 3 and (checks["average_mAP"] > 0).all()
     assert (project / "reports" / "figures" / "worlds.png").stat().st_size > 10_000
+    assert "## Worlds" in (project / "reports" / "SUMMARY.md").read_text()
     # Cost-aware variants, against seconds of video annotated.
     cost = pd.read_csv(tables / "annotation_cost.csv")
     assert set(cost["selector"]) == {"random", "uncertainty", "mcle", "lal", "random-per-second", "lal-per-second"}

@@ -56,6 +56,12 @@ SECTIONS = [
      f"AULC against batch size; {PAIRED}"),
     ("Figure 3 right", "05-noisy-oracle", "noise", ["selector", "noise", "aulc", "aulc_diff_vs_random", "runs"],
      f"AULC against oracle noise; {PAIRED}"),
+    ("Worlds: checks", "06-worlds", "worlds_checks", None,
+     "selector-neutral checks per simulated world (before any selector ran): KS to real ActivityNet, the "
+     "localizer's full-data mAP and its 10 % fraction"),
+    ("Worlds", "06-worlds", "worlds",
+     ["knob", "level", "selector", "aulc_diff_vs_random", "runs"],
+     f"each world knob moved to low and high, one at a time (`default`: every knob at its default); {PAIRED}"),
     ("Kinetics campaign", "07-kinetics-campaign", "kinetics_campaign_summary",
      ["selector", "runs", "videos", "annotator_hours", "map_at_budget", "map_at_budget_diff_vs_random", "aulc_videos",
       "aulc_videos_diff_vs_random", "aulc_hours", "aulc_hours_diff_vs_random"],
