@@ -13,7 +13,6 @@ from activeloc.active.oracles import AnnotationQueue, AnnotationTimeModel, Simul
 from activeloc.data.annotations import GroundTruth
 from activeloc.experiments.campaign import (campaign_classes, campaign_data, campaign_split, collected_ground_truth,
                                             datasheet, run_campaign, write_collected)
-from conftest import run_notebook_tiny
 
 
 def hand_made(rows, durations=None):
@@ -233,24 +232,3 @@ def test_the_live_mode_reads_a_prefilled_queue_and_resumes_when_videos_are_pendi
     assert np.isnan(done.full_map) and done.curves["average_mAP"].between(0, 1).all()  # the pool's truth unused
     with pytest.raises(ValueError, match="checkpoint_dir"):
         run_campaign(campaign, "random", **{**settings, "checkpoint_dir": None})
-
-
-@pytest.mark.notebook
-def test_notebook_07_at_tiny(project, kinetics_files, anet_path):
-    executed = run_notebook_tiny(project, "07-kinetics-campaign")
-    tables = project / "reports" / "tables"
-    summary = pd.read_csv(tables / "kinetics_campaign_summary.csv").set_index("selector")
-    assert list(summary.index) == ["lal", "random"] and (summary["runs"] == 2).all()
-    curve = pd.read_csv(tables / "kinetics_campaign_curve.csv")
-    assert {"labelled_videos", "annotator_hours", "average_mAP", "seconds_labelled"} <= set(curve.columns)
-    assert curve.groupby("run_id")["annotator_hours"].max().min() >= 8.0
-    sets = pd.read_csv(tables / "kinetics_campaign_sets.csv").set_index("set")
-    assert sets.loc["pool", "classes"] == 75 and sets.loc["testing", "classes"] == 75
-    folder = project / "data" / "processed" / "kinetics-campaign"
-    collected = read_ground_truth(folder / "collected.json")
-    assert collected.estimated_durations().all() and len(collected.videos) == sets.loc["collected", "videos"]
-    assert json.loads((folder / "collected_datasheet.json").read_text())["collection"]["bootstrapped_on"].startswith(
-        "activitynet")
-    assert (project / "reports" / "figures" / "kinetics_campaign.png").stat().st_size > 10_000
-    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from activeloc import read_ground_truth
 from activeloc.cli import main
 from activeloc.experiments.worlds import WORLD_TABLE_COLUMNS
 from activeloc.reporting.pipeline import PipelineError, run_pipeline
@@ -71,10 +73,14 @@ def test_pipeline_tiny(project, capfd):
     assert len(ablation) == 12
     stages = pd.read_csv(tables / "localizer_stages.csv")
     assert stages["stages"].str.startswith(("exact", "paper")).tolist() == [True] * 3 and stages["relative_to_first"].iloc[0] == 1
-    # The paper's protocol: every noise-free run ends on the full-data model, at 1.0 of its mAP.
+    # The paper's protocol: every noise-free run ends on the full-data model, at 1.0 of its mAP; MCLE's
+    # runs on their warm start's (the attention regularised toward the prior), within a few percent of it.
     curves = pd.read_csv(tables / "selection_ablation_curves.csv")
     last = curves[curves["labelled_ratio"] == 1.0]
-    assert len(last) == curves["run_id"].nunique() and np.allclose(last["fraction_of_full"], 1.0, atol=1e-9)
+    assert len(last) == curves["run_id"].nunique()
+    warm = last["selector"].str.startswith("mcle")
+    assert warm.any() and np.allclose(last.loc[~warm, "fraction_of_full"], 1.0, atol=1e-9)
+    assert last.loc[warm, "fraction_of_full"].between(0.95, 1.05).all()
     # Figure 3: three tables with the issue's columns, one row per selector (and setting), three figures.
     left = pd.read_csv(tables / "selection_ablation.csv")
     assert {"selector", "aulc_mean", "aulc_ci_low", "aulc_ci_high", "ratio_to_80pct_mean"} <= set(left.columns)
@@ -145,8 +151,29 @@ def test_pipeline_tiny(project, capfd):
             "random", "uncertainty", "mcle", "lal"}
         assert set(pd.read_csv(tables / "table1.csv")["training"]) == {"temporal", "clip-only"}
         assert "## Table 1" in summary
-        # 07 runs before 08, which draws the set the campaign collected beside the others.
-        assert set(pd.read_csv(tables / "kinetics_campaign_summary.csv")["selector"]) == {"lal", "random"}
+        ours = pd.read_csv(tables / "table1.csv")
+        ours = ours[ours["source"].str.startswith("this") & (ours["model"] == "Stage-Wise")]
+        assert ours["training"].tolist() == ["temporal", "clip-only"] and (ours["seeds"] == 5).all()
+        assert "not reproducible offline" in (tables / "table1.md").read_text()
+        table1_runs = pd.read_csv(tables / "table1_runs.csv")
+        assert len(table1_runs) == 10 and (table1_runs["train_videos"] == 300).all()
+        assert len(pd.read_csv(tables / "table1_clip_diagnostics.csv")) > 10
+        assert (project / "reports" / "figures" / "table1.png").stat().st_size > 10_000
+        # 07 (2 seeds, LAL against Random, 8 annotator hours) runs before 08, which draws the set the
+        # campaign collected beside the others.
+        campaign = pd.read_csv(tables / "kinetics_campaign_summary.csv").set_index("selector")
+        assert list(campaign.index) == ["lal", "random"] and (campaign["runs"] == 2).all()
+        curve = pd.read_csv(tables / "kinetics_campaign_curve.csv")
+        assert {"labelled_videos", "annotator_hours", "average_mAP", "seconds_labelled"} <= set(curve.columns)
+        assert curve.groupby("run_id")["annotator_hours"].max().min() >= 8.0
+        sets = pd.read_csv(tables / "kinetics_campaign_sets.csv").set_index("set")
+        assert sets.loc["pool", "classes"] == 75 and sets.loc["testing", "classes"] == 75
+        folder = project / "data" / "processed" / "kinetics-campaign"
+        collected = read_ground_truth(folder / "collected.json")
+        assert collected.estimated_durations().all() and len(collected.videos) == sets.loc["collected", "videos"]
+        sheet = json.loads((folder / "collected_datasheet.json").read_text())
+        assert sheet["collection"]["bootstrapped_on"].startswith("activitynet" if ANET.is_file() else "kinetics")
+        assert (project / "reports" / "figures" / "kinetics_campaign.png").stat().st_size > 10_000
         assert "collected" in set(pd.read_csv(tables / "kinetics_localization_stats.csv")["set"])
         assert "## Kinetics campaign" in summary
     # Reproducible to the bit: the executed notebooks of the default testbed, run again by nbval, give
@@ -154,8 +181,10 @@ def test_pipeline_tiny(project, capfd):
     # progress bars (tests/nbval_widgets.py). Finished runs and bootstraps are read back from
     # data/processed/, keyed by data, settings and code (that a run computed again gives the same
     # history is test_loop's); the real-data runs repeat the same code and would double the time.
+    # 06 repeats 03's grid in other worlds, so it is left out too.
     executed = [str(p) for p in sorted((project / "reports" / "notebooks").glob("*.ipynb"))
-                if "@" not in p.name and not nbformat.read(p, as_version=4).metadata.get("activeloc", {}).get("needs")]
+                if "@" not in p.name and not p.name.startswith("06")
+                and not nbformat.read(p, as_version=4).metadata.get("activeloc", {}).get("needs")]
     assert len(executed) == 6  # 01, 02, 03, 03b, 04, 05
     rerun = subprocess.run([sys.executable, "-m", "pytest", "-p", "nbval_widgets", "--nbval", "--nbval-current-env",
                             "--nbval-sanitize-with", str(project / "notebooks" / "nbval-sanitize.cfg"),
