@@ -99,20 +99,6 @@ def write_notebook(path, parameters: str, body: str, **metadata):
     nbformat.write(nb, path)
 
 
-def run_notebook_tiny(project, stem: str):
-    """Run ``notebooks/<stem>.ipynb`` of ``project`` at the tiny profile through papermill, into
-    ``project/out.ipynb``; returns the executed notebook."""
-    import nbformat
-    import papermill as pm
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pm.execute_notebook(project / "notebooks" / f"{stem}.ipynb", project / "out.ipynb",
-                            parameters={"profile": "tiny"}, cwd=str(project), kernel_name="python3",
-                            progress_bar=False)
-    return nbformat.read(project / "out.ipynb", as_version=4)
-
-
 def simulated_dataset(seed=0, n=900, classes=12, feature_dim=16, **simulator):
     """A small simulated dataset with the paper's splits."""
     from activeloc import Dataset, make_activitynet_like, make_splits
