@@ -14,6 +14,7 @@ pytest.importorskip("anywidget")
 from activeloc import StageWiseLocalizer, make_selector, tiou  # noqa: E402
 from activeloc.active.mcle import MCLESelector  # noqa: E402
 from activeloc.active.oracles import AnnotationQueue  # noqa: E402
+from activeloc.active.registry import wrap_selector  # noqa: E402
 from activeloc.localization.encoding import candidate_matrix  # noqa: E402
 from activeloc.ui import AnnotationPanel, AnnotatorWidget, DraftStore, TimelineWidget, timeline_for  # noqa: E402
 from activeloc.ui.panel import SCRIPT_OPS, SHORTCUTS  # noqa: E402
@@ -114,13 +115,19 @@ def test_timeline_for_a_pool_video_shows_no_truth_and_the_selector_evidence(data
     assert lanes["evidence"]["t0"] == [lanes["candidates"]["t0"][i] for i in top]
     assert lanes["evidence"]["value"] == pytest.approx(sureness[top].tolist())
     assert lanes["evidence"]["info"][0].startswith("uncertainty ")
-    # MCLE: where the prior and the current attention disagree most (a prior set by hand here).
+    # MCLE: of the candidates in either model's top-k, where the prior and the current attention
+    # disagree most, by the signed conflict (a prior set by hand here); its diverse variant shows the same.
     mcle = MCLESelector()
     sel = data.split("selection")
     mcle.prior_ = StageWiseLocalizer(random_state=0).fit(sel.subset(sel.video_ids[200:260]))
-    ev = {ln["name"]: ln for ln in timeline_for(pool, vid, localizer, selector=mcle, evidence_k=3).lanes}["evidence"]
-    conflict = np.abs(mcle.prior_.attention_scores(pool.subset([vid]))[vid] - scores)
-    assert ev["value"] == pytest.approx(np.sort(conflict)[::-1][:3].tolist())
+    prior = np.asarray(mcle.prior_.attention_scores(pool.subset([vid]))[vid], float)
+    attended = np.zeros(len(scores), dtype=bool)
+    attended[np.argsort(-scores, kind="stable")[:localizer.top_k]] = True
+    attended[np.argsort(-prior, kind="stable")[:localizer.top_k]] = True
+    conflict = (-(2 * scores - 1) * (2 * prior - 1))[attended]
+    for selector in (mcle, wrap_selector("mcle-diverse", mcle)):
+        lanes = {ln["name"]: ln for ln in timeline_for(pool, vid, localizer, selector=selector, evidence_k=3).lanes}
+        assert lanes["evidence"]["value"] == pytest.approx(np.sort(conflict)[::-1][:3].tolist())
     assert "evidence" not in {ln["name"] for ln in timeline_for(pool, vid, localizer, selector=make_selector("random")).lanes}
     with pytest.raises(KeyError, match="not among the dataset"):
         timeline_for(pool, "nope")

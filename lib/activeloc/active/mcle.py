@@ -88,9 +88,10 @@ class MCLESelector(LearnedSelector):
             return localizer
         return clone(localizer).set_params(attention_prior=prior.coef_.copy(), attention_prior_strength=strength)
 
-    def conflict(self, localizer, pool) -> np.ndarray:
-        """``conflict(v)`` of every pool video (see the class docstring), in ``[-1, 1]``; 0 for a
-        video without candidates."""
+    def candidate_conflicts(self, localizer, pool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per candidate of the pool's videos (in pool order, each video's in candidate order): its
+        signed conflict ``-(2p - 1)(2q - 1)``, whether it is in either model's top-k (those a video's
+        conflict averages), and the index of its video in ``pool.video_ids``."""
         prior = self._prior()
         current, before = localizer.attention_scores(pool), prior.attention_scores(pool)
         ids = pool.video_ids
@@ -104,10 +105,16 @@ class MCLESelector(LearnedSelector):
         attended = np.zeros(len(p), dtype=bool)
         attended[top_k_per_group(p, owner, localizer.top_k)] = True
         attended[top_k_per_group(q, owner, prior.top_k)] = True
-        signed = -(2 * p - 1) * (2 * q - 1)
-        count = np.bincount(owner[attended], minlength=len(ids))
-        total = np.bincount(owner[attended], weights=signed[attended], minlength=len(ids))
-        return np.divide(total, count, out=np.zeros(len(ids)), where=count > 0)
+        return -(2 * p - 1) * (2 * q - 1), attended, owner
+
+    def conflict(self, localizer, pool) -> np.ndarray:
+        """``conflict(v)`` of every pool video (see the class docstring), in ``[-1, 1]``; 0 for a
+        video without candidates."""
+        signed, attended, owner = self.candidate_conflicts(localizer, pool)
+        n = len(pool.video_ids)
+        count = np.bincount(owner[attended], minlength=n)
+        total = np.bincount(owner[attended], weights=signed[attended], minlength=n)
+        return np.divide(total, count, out=np.zeros(n), where=count > 0)
 
     def _scores(self, localizer, labelled, pool):
         """Per pool video: the conflict term ``d(v)`` (ones without it), its predicted class, and

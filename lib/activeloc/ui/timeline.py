@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from ..active.cost import PerSecondSelector
+from ..active.base import WrappingSelector
 from ..active.mcle import MCLESelector
 from ..active.baselines import UncertaintySelector
 from ..data.dataset import Dataset
@@ -139,14 +139,20 @@ def candidate_scores(localizer, videos, video_id: str) -> tuple[np.ndarray, np.n
 
 def selector_evidence(selector, localizer, videos, video_id: str, k: int = 10) -> pd.DataFrame | None:
     """The ``k`` candidates a selector's utility for ``video_id`` rests on most, with their share
-    (``value``): for MCLE those where prior and current attention disagree most (``|prior -
-    current|``); for Uncertainty those whose attention is least sure (``1 - 2 |p - 1/2|``, the
-    scores that spread the histogram). None for selectors whose utility rests on no segment
-    (Random) or on the whole histogram through a learned model (LAL)."""
-    inner = selector.selector if isinstance(selector, PerSecondSelector) else selector
+    (``value``): for MCLE, of the candidates its conflict averages (those in the top-k of the prior
+    or of the current model), those where the two disagree most (the signed conflict
+    ``-(2p - 1)(2q - 1)``, :meth:`MCLESelector.candidate_conflicts`); for Uncertainty those whose
+    attention is least sure (``1 - 2 |p - 1/2|``, the scores that spread the histogram). A variant
+    (cost-aware, diverse) shows its selector's. None for selectors whose utility rests on no
+    segment (Random) or on the whole histogram through a learned model (LAL)."""
+    inner = selector
+    while isinstance(inner, WrappingSelector):
+        inner = inner.selector
     segments, current = candidate_scores(localizer, videos, video_id)
     if isinstance(inner, MCLESelector):
-        value, what = np.abs(inner.prior_.attention_scores(videos)[video_id] - current), "conflict"
+        signed, attended, _ = inner.candidate_conflicts(localizer, videos.subset([video_id]))
+        value, what = np.where(attended, signed, -np.inf), "conflict"
+        k = min(k, int(attended.sum()))
     elif isinstance(inner, UncertaintySelector):
         value, what = 1 - 2 * np.abs(current - 0.5), "uncertainty"
     else:
