@@ -18,6 +18,7 @@ TINY = {"n_videos": 240, "n_classes": 12, "feature_dim": 8}
 def test_world_grid_and_names():
     assert world_grid(["confusion"], ["low", "high"]) == [("confusion", "low"), ("confusion", "high")]
     assert len(world_grid()) == 15
+    assert world_grid("confusion", "high") == [("confusion", "high")]  # a name given as text, not its letters
     assert world_name("confusion", "default") == world_name("submodes", "default") == "default"
     assert world_name("confusion", "high") == "confusion-high"
     with pytest.raises(ValueError, match="unknown world knob 'colour'"):

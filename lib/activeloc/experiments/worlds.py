@@ -31,8 +31,10 @@ WORLD_TABLE_COLUMNS = ["knob", "level", "selector", "aulc_diff_vs_random_mean", 
 
 
 def world_grid(knobs=None, levels=DEFAULT_LEVELS) -> list[tuple[str, str]]:
-    """The ``(knob, level)`` pairs of a study, knob by knob (``knobs`` None: every knob of WORLDS)."""
-    knobs = list(WORLDS) if knobs is None else list(knobs)
+    """The ``(knob, level)`` pairs of a study, knob by knob (``knobs`` None: every knob of WORLDS; a
+    single name stands for a list of one, as a notebook parameter given as text would be)."""
+    knobs = list(WORLDS) if knobs is None else [knobs] if isinstance(knobs, str) else list(knobs)
+    levels = [levels] if isinstance(levels, str) else list(levels)
     for knob in knobs:
         if knob not in WORLDS:
             raise ValueError(f"unknown world knob {knob!r}; known: {sorted(WORLDS)}")
