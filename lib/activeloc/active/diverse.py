@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
-from .base import SELECTION_COLUMNS, WrappingSelector, batch_length, empty_selection
+from .base import SELECTION_COLUMNS, WrappingSelector, batch_length, empty_selection, per_cost
 
 DIVERSE = "-diverse"
 
@@ -109,12 +109,11 @@ class DiverseSelector(WrappingSelector):
         rng = check_random_state(random_state)
         utility, nearest, unit, features = self._terms(localizer, labelled, pool, rng)
         tie_break = rng.random_sample(len(utility))  # drawn as the default select draws it, so w = 1 is its top-k
-        divisor = np.ones(len(utility)) if cost is None else np.maximum(np.asarray(cost, dtype=float), 1e-9)
         available = np.ones(len(utility), dtype=bool)
         picks, scores, redundancies = [], [], []
         for _ in range(n):
             score, redundancy = self._score(utility, nearest, unit, w)
-            score = np.where(available, score / divisor, -np.inf)
+            score = np.where(available, per_cost(score, cost), -np.inf)
             tied = np.flatnonzero(score == score.max())
             best = tied[np.argmin(tie_break[tied])]
             picks.append(best)

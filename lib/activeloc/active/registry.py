@@ -57,12 +57,6 @@ def _parts(name: str) -> tuple[str, list[str]]:
     return name, suffixes
 
 
-def split_selector_name(name: str) -> tuple[str, bool]:
-    """``("lal", True)`` for ``"lal-per-second"``, ``("lal-diverse", False)`` for ``"lal-diverse"``:
-    the name without its cost-aware suffix, and whether it had one."""
-    return (name[: -len(PER_SECOND)], True) if name.endswith(PER_SECOND) else (name, False)
-
-
 def base_selector_name(name: str) -> str:
     """The registered selector under a name's variants: ``"lal"`` for ``"lal-diverse-per-second"``."""
     return _parts(name)[0]

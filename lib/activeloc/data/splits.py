@@ -47,9 +47,8 @@ def make_splits(ground_truth: GroundTruth, *, n_source_classes: int | None = Non
         raise ValueError(f"n_source_classes must be between 1 and {len(classes) - 1}, got {n_source}")
     source_classes = set(rng.permutation(classes)[:n_source])
 
-    counts = inst.groupby(["video_id", "label"]).size().reset_index(name="n")
     primary = primary_labels(ground_truth)
-    in_source = counts.assign(src=counts["label"].isin(source_classes)).groupby("video_id")["src"].agg(["all", "any"])
+    in_source = inst["label"].isin(source_classes).groupby(inst["video_id"]).agg(["all", "any"])
     source_ids = in_source.index[in_source["all"]].to_numpy()
     target_ids = in_source.index[~in_source["any"]].to_numpy()
 

@@ -65,8 +65,8 @@ def bootstrap_report(cells: list[dict]) -> pd.DataFrame:
                "within_state_spearman"]
     rows = []
     for name, cell in {base_selector_name(c["selector"]): c for c in cells}.items():
-        path = selector_artefact(cell)
-        if path.exists():
+        path = None if cell["dataset_dir"] is None else selector_artefact(cell)  # None: no artefact kept
+        if path is not None and path.exists():
             selector = joblib.load(path)
             samples = getattr(selector, "training_data_", None)
             rows.append({"selector": name,

@@ -15,6 +15,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..data.attributes import BINS, PAIRS, RANGES, class_counts, durations_kind, joint_table, statistics_by_set
+from ..data.simulator import WORLD_LEVELS
 from ..evaluation.curves import interpolate_curves, mean_ci
 
 
@@ -350,7 +351,7 @@ def plot_campaign(curves: pd.DataFrame):
     return _finish(fig, axes[1], "annotator hours (time model)", "", "Campaign against annotator hours")
 
 
-def plot_worlds(table: pd.DataFrame, levels=("off", "low", "default", "high")):
+def plot_worlds(table: pd.DataFrame, levels=WORLD_LEVELS):
     """One panel per world knob: each selector's paired AULC difference to Random (mean and 95 %
     t-interval over seeds, from the worlds table) at each level of the knob; 0 is Random."""
     knobs = list(dict.fromkeys(table["knob"]))

@@ -302,7 +302,7 @@ class AnnotationModel:
 
     def instances(self) -> list[dict]:
         """The segments as the queue takes them, in time order."""
-        return [{"segment": [s.t0, s.t1], "label": s.label} for s in sorted(self.segments, key=lambda s: (s.t0, s.t1))]
+        return [s.to_json() for s in sorted(self.segments, key=lambda s: (s.t0, s.t1))]
 
     def submit(self, queue: AnnotationQueue, *, annotator: str = "", accept_warnings: bool = False) -> str:
         """Validate, append to ``queue`` (fsync'd) and drop the draft; returns the submission id.
