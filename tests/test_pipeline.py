@@ -46,7 +46,8 @@ def test_pipeline_tiny(project, capfd):
         "03-selection-ablation@activitynet.ipynb", "03-selection-ablation@kinetics.ipynb", "03b-bootstrap-selectors.ipynb",
         "04-batch-size.ipynb", "04-batch-size@activitynet.ipynb",  # 04 and 05 @kinetics: quick and paper only
         "05-noisy-oracle.ipynb", "05-noisy-oracle@activitynet.ipynb", "06-worlds.ipynb",
-        "07-kinetics-campaign.ipynb", "08-kinetics-statistics.ipynb", "09-kinetics-benchmark.ipynb"]
+        "07-kinetics-campaign.ipynb", "08-kinetics-statistics.ipynb", "09-kinetics-benchmark.ipynb",
+        "10-inspector.ipynb"]
     second = [r for r in records if "@activitynet" in r["notebook"]]
     assert all(bool(r.get("skipped")) != ANET.is_file() for r in second)  # skipped exactly when the data is absent
     kinetics = [r for r in records if "kinetics" in r["notebook"]]  # the @kinetics runs, 07, 08 and 09
@@ -130,6 +131,13 @@ def test_pipeline_tiny(project, capfd):
     assert len(checks) == 3 and (checks["average_mAP"] > 0).all()
     assert (project / "reports" / "figures" / "worlds.png").stat().st_size > 10_000
     assert "## Worlds" in (project / "reports" / "SUMMARY.md").read_text()
+    # 10: step 1 of 03's MCLE and Uncertainty runs (seed 0) replayed, as recorded, with their evidence.
+    inspected = pd.read_csv(tables / "inspector_step.csv")
+    assert set(inspected["selector"]) == {"mcle", "uncertainty"} and (inspected["step"] == 1).all()
+    sizes = inspected.groupby("selector").size()
+    assert (inspected["video_id"] == inspected["recorded_video_id"]).all() and sizes.nunique() == 1
+    assert inspected["conflict"].notna().sum() == sizes["mcle"] and inspected["entropy"].notna().sum() == sizes["uncertainty"]
+    assert (project / "reports" / "figures" / "inspector_step.png").stat().st_size > 10_000
     # Cost-aware variants, against seconds of video annotated.
     cost = pd.read_csv(tables / "annotation_cost.csv")
     assert set(cost["selector"]) == {"random", "uncertainty", "mcle", "lal", "random-per-second", "lal-per-second"}

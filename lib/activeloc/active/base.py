@@ -58,6 +58,22 @@ class Selector(BaseEstimator, ABC):
         default ``localizer`` itself; see the module docstring."""
         return localizer
 
+    def evidence(self, localizer, labelled, pool) -> pd.DataFrame:
+        """What each pool video's utility rests on, as the run inspector shows it: one row per pool
+        video (index ``video_id``, pool order), selector-specific columns; none by default."""
+        return pd.DataFrame(index=pd.Index(pool.video_ids, name="video_id"))
+
+    def segment_evidence(self, localizer, pool, video_id: str, k: int = 10) -> pd.DataFrame | None:
+        """The ``k`` candidates of ``video_id`` (a video of ``pool``) its utility rests on most:
+        ``t_start, t_end, value``, with ``attrs["what"]`` naming the value; None for selectors whose
+        utility rests on no segment (Random) or on the whole histogram through a learned model (LAL)."""
+        return None
+
+    def explain(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
+        """:meth:`select`'s picks (the same, for the same seed) joined with their :meth:`evidence`."""
+        picks = self.select(localizer, labelled, pool, batch_size, random_state=random_state, cost=cost)
+        return picks.join(self.evidence(localizer, labelled, pool), on="video_id")
+
     def select(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
         n = batch_length(batch_size, pool)
         if n == 0:
@@ -83,6 +99,12 @@ class WrappingSelector(Selector):
 
     def warm_start_localizer(self, localizer):
         return self.selector.warm_start_localizer(localizer)
+
+    def evidence(self, localizer, labelled, pool) -> pd.DataFrame:
+        return self.selector.evidence(localizer, labelled, pool)
+
+    def segment_evidence(self, localizer, pool, video_id: str, k: int = 10) -> pd.DataFrame | None:
+        return self.selector.segment_evidence(localizer, pool, video_id, k)
 
 
 class LearnedSelector(Selector):
@@ -114,6 +136,16 @@ def per_cost(utility, cost=None) -> np.ndarray:
     """``utility / cost`` (as floats), or ``utility`` itself when there is no cost."""
     utility = np.asarray(utility, dtype=float)
     return utility if cost is None else utility / np.maximum(np.asarray(cost, dtype=float), 1e-9)
+
+
+def strongest_segments(localizer, pool, video_id: str, value: np.ndarray, k: int, what: str) -> pd.DataFrame:
+    """The ``k`` candidates of ``video_id`` with the highest ``value`` (one per candidate, in
+    candidate order), as :meth:`Selector.segment_evidence` gives them."""
+    segments = localizer.candidate_segments(pool.subset([video_id]))[video_id]
+    top = np.argsort(-np.asarray(value, dtype=float), kind="stable")[:k]
+    frame = pd.DataFrame({"t_start": segments[top, 0], "t_end": segments[top, 1], "value": np.asarray(value)[top]})
+    frame.attrs["what"] = what
+    return frame
 
 
 def top_ranked(ids, utility: np.ndarray, n: int, random_state=None) -> pd.DataFrame:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.utils import check_random_state
 
-from .base import Selector
+from .base import Selector, strongest_segments
 from .histograms import entropies, video_histograms
 
 
@@ -36,3 +37,14 @@ class UncertaintySelector(Selector):
 
     def utilities(self, localizer, labelled, pool, random_state=None) -> np.ndarray:
         return entropies(video_histograms(localizer.attention_scores(pool), pool.video_ids, self.bins))
+
+    def evidence(self, localizer, labelled, pool) -> pd.DataFrame:
+        """``entropy`` (the utility) and ``histogram``: the score histogram it is the entropy of."""
+        histograms = video_histograms(localizer.attention_scores(pool), pool.video_ids, self.bins)
+        return pd.DataFrame({"entropy": entropies(histograms), "histogram": [tuple(h) for h in histograms]},
+                            index=pd.Index(pool.video_ids, name="video_id"))
+
+    def segment_evidence(self, localizer, pool, video_id: str, k: int = 10) -> pd.DataFrame:
+        """The least certain candidates, ``1 - 2 |p - 1/2|``: the scores that spread the histogram."""
+        p = localizer.attention_scores(pool.subset([video_id]))[video_id]
+        return strongest_segments(localizer, pool, video_id, 1 - 2 * np.abs(p - 0.5), k, "uncertainty")

@@ -111,10 +111,28 @@ def check_get_params_and_clone(selector, localizer, labelled, pool):
     assert not fitted, f"a clone carries fitted attributes {fitted}"
 
 
+def check_explains_its_own_picks(selector, localizer, labelled, pool):
+    """``explain`` gives ``select``'s picks for the same seed, with one evidence row per pool video
+    behind them; ``segment_evidence`` names candidates of the video asked about (or None)."""
+    picks = selector.select(localizer, labelled, pool, BATCH, random_state=4)
+    explained = selector.explain(localizer, labelled, pool, BATCH, random_state=4)
+    pd.testing.assert_frame_equal(explained[SELECTION_COLUMNS], picks)
+    evidence = selector.evidence(localizer, labelled, pool)
+    assert evidence.index.tolist() == list(pool.video_ids), "evidence: not one row per pool video in pool order"
+    assert set(evidence.columns) <= set(explained.columns), "explain leaves out evidence columns"
+    video = picks["video_id"].iloc[0]
+    segments = selector.segment_evidence(localizer, pool, video, k=3)
+    if segments is not None:
+        duration = float(pool.durations()[video])
+        assert 0 < len(segments) <= 3 and "what" in segments.attrs, "segment_evidence: 1 to k rows, named"
+        assert ((segments["t_start"] >= 0) & (segments["t_start"] < segments["t_end"])
+                & (segments["t_end"] <= duration + 1e-9)).all(), "segment_evidence: segments outside the video"
+
+
 CHECKS = (check_utilities_cover_the_pool, check_deterministic_for_a_seed, check_picks_pool_videos_best_first,
           check_small_and_empty_pools, check_first_pick_is_the_best_utility_per_cost,
           check_a_constant_cost_changes_no_choice, check_mutates_nothing, check_get_params_and_clone,
-          check_reads_the_localizer_if_it_says_so)
+          check_reads_the_localizer_if_it_says_so, check_explains_its_own_picks)
 
 
 def check_selector(selector, localizer, labelled, pool, checks=CHECKS) -> None:

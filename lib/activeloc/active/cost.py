@@ -36,7 +36,16 @@ class PerSecondSelector(WrappingSelector):
         return self.selector.utilities(localizer, labelled, pool, random_state=random_state) / np.maximum(
             self._seconds(pool), 1e-9)
 
-    def select(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None):
+    def _cost(self, pool, cost):
         seconds = self._seconds(pool)
+        return seconds if cost is None else seconds * np.asarray(cost, dtype=float)
+
+    def select(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None):
         return self.selector.select(localizer, labelled, pool, batch_size, random_state=random_state,
-                                    cost=seconds if cost is None else seconds * np.asarray(cost, dtype=float))
+                                    cost=self._cost(pool, cost))
+
+    def explain(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None):
+        """The wrapped selector's explanation of the picks per second, with each pick's ``seconds``."""
+        picks = self.selector.explain(localizer, labelled, pool, batch_size, random_state=random_state,
+                                      cost=self._cost(pool, cost))
+        return picks.assign(seconds=pool.durations().loc[picks["video_id"]].to_numpy(dtype=float))

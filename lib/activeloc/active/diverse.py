@@ -99,9 +99,8 @@ class DiverseSelector(WrappingSelector):
         utility, nearest, unit, _ = self._terms(localizer, labelled, pool, check_random_state(random_state))
         return self._score(utility, nearest, unit, w)[0]
 
-    def explain(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
-        """:meth:`select`'s picks with, for each, the wrapped selector's utility (``base_utility``)
-        and its ``redundancy`` at the moment it was picked."""
+    def _picks(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
+        """The picks with each one's ``base_utility`` and ``redundancy`` when it was picked."""
         w = self._check()
         n = batch_length(batch_size, pool)
         if n == 0:
@@ -126,5 +125,11 @@ class DiverseSelector(WrappingSelector):
         return pd.DataFrame({"video_id": ids[picks], "utility": scores, "rank": np.arange(n),
                              "base_utility": utility[picks], "redundancy": redundancies})
 
+    def explain(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
+        """:meth:`select`'s picks with, for each, the wrapped selector's utility (``base_utility``),
+        its ``redundancy`` at the moment it was picked, and the wrapped selector's :meth:`evidence`."""
+        picks = self._picks(localizer, labelled, pool, batch_size, random_state, cost)
+        return picks.join(self.selector.evidence(localizer, labelled, pool), on="video_id")
+
     def select(self, localizer, labelled, pool, batch_size: int, random_state=None, cost=None) -> pd.DataFrame:
-        return self.explain(localizer, labelled, pool, batch_size, random_state, cost)[SELECTION_COLUMNS]
+        return self._picks(localizer, labelled, pool, batch_size, random_state, cost)[SELECTION_COLUMNS]

@@ -371,6 +371,17 @@ class LALSelector(LearnedSelector):
             return np.zeros(0)
         return self.model_.predict(pair_features(localizer, pool))
 
+    def evidence(self, localizer, labelled, pool) -> pd.DataFrame:
+        """``predicted_gain`` (the utility) and its inputs, one column per feature
+        (:data:`FEATURE_NAMES`: the model state's, the same for the whole pool, then the video's)."""
+        check_is_fitted(self, "model_", msg="LALSelector has no regressor: call fit(knowledge_source) or load() first")
+        index = pd.Index(pool.video_ids, name="video_id")
+        if not pool.video_ids:
+            return pd.DataFrame(columns=["predicted_gain", *FEATURE_NAMES], index=index, dtype=float)
+        features = pair_features(localizer, pool)
+        return pd.DataFrame(features, columns=FEATURE_NAMES, index=index).assign(
+            predicted_gain=self.model_.predict(features))[["predicted_gain", *FEATURE_NAMES]]
+
     def save(self, path: str | os.PathLike) -> int:
         """Write the bootstrap atomically; returns its size in bytes."""
         return dump_atomic(self, path)

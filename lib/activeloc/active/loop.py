@@ -70,6 +70,19 @@ class LoopResult:
 
 
 @dataclass
+class ReplayedStep:
+    """What :meth:`ActiveLearningLoop.replay` rebuilds: ``labelled`` (a Dataset of the labelled
+    videos with the run's annotations), the label-blind ``pool``, the fitted ``localizer`` and the
+    ``random_state`` the step's selection drew with."""
+
+    step: int
+    labelled: Dataset
+    pool: object
+    localizer: object
+    random_state: int
+
+
+@dataclass
 class _State:
     seed: int
     step: int
@@ -161,10 +174,44 @@ class ActiveLearningLoop:
             return state
         seed = (int(self.random_state) if self._seeded()
                 else int(check_random_state(self.random_state).randint(2**31 - 1)))
+        return _State(seed, 0, *self._initial(selection, seed), identity=identity)
+
+    def _initial(self, selection: Dataset, seed: int) -> tuple[list, pd.DataFrame, object]:
+        """The initial labelled videos, their annotations and the (unfitted) localizer of a run."""
         labelled = draw_subset(selection.video_ids, ratio=self.initial_ratio, random_state=self._seed(seed, 0, 0))
         annotations = self.oracle.annotate(labelled, random_state=self._seed(seed, 0, 2))
         localizer = clone(self.selector.warm_start_localizer(clone(self.localizer))).set_params(random_state=seed)
-        return _State(seed, 0, labelled, annotations, localizer, identity=identity)
+        return labelled, annotations, localizer
+
+    @staticmethod
+    def _training_set(selection: Dataset, durations: pd.Series, labelled: list, annotations: pd.DataFrame) -> Dataset:
+        """The labelled videos with the annotations the run collected (not Selection's own truth)."""
+        truth = GroundTruth(durations.loc[labelled].to_frame("duration").assign(subset="training"), annotations)
+        return selection.subset(labelled, ground_truth=truth)
+
+    def replay(self, selection: Dataset, selections: pd.DataFrame, step: int) -> ReplayedStep:
+        """The state this run was in when it selected at ``step`` (0: the first selection, after the
+        initial set), rebuilt from its ``selections`` table (:attr:`LoopResult.selections`) with the
+        run's own seeds: the labelled videos and the annotations the oracle gave them (the same
+        draws), the localizer fitted on them (with the exact stages, the model the run selected
+        with), the label-blind pool, and the seed of that step's selection. Needs the run's integer
+        ``random_state``."""
+        if not self._seeded():
+            raise ValueError(f"replay needs the run's integer random_state, got {self.random_state!r}")
+        steps = sorted(set(selections["step"]))
+        if step not in steps:
+            raise ValueError(f"the run selected at steps {steps[0]} to {steps[-1]}, not at step {step}"
+                             if steps else "the run made no selection")
+        seed = int(self.random_state)
+        labelled, annotations, localizer = self._initial(selection, seed)
+        for earlier in steps[:steps.index(step)]:
+            ids = selections.loc[selections["step"] == earlier].sort_values("rank")["video_id"].tolist()
+            answers = self.oracle.annotate(ids, random_state=self._seed(seed, earlier + 1, 2))
+            labelled, annotations = labelled + ids, pd.concat([annotations, answers], ignore_index=True)
+        train = self._training_set(selection, selection.durations(), labelled, annotations)
+        known = set(labelled)
+        pool = selection.without_labels().subset([v for v in selection.video_ids if v not in known])
+        return ReplayedStep(step, train, pool, localizer.fit(train), self._seed(seed, step + 1, 1))
 
     def _previous(self) -> Path:
         return Path(f"{self.checkpoint}.previous")
@@ -228,9 +275,7 @@ class ActiveLearningLoop:
                    disable=not progress, leave=False)
         while not (state.history and state.history[-1]["final"]):
             labelled_set = set(state.labelled)
-            train_gt = GroundTruth(durations.loc[state.labelled].to_frame("duration").assign(subset="training"),
-                                   state.annotations)
-            train = selection.subset(state.labelled, ground_truth=train_gt)
+            train = self._training_set(selection, durations, state.labelled, state.annotations)
             pool_ids = [v for v in selection.video_ids if v not in labelled_set]
             seconds = float(durations.loc[state.labelled].sum())
             ratio = len(state.labelled) / total

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..localization.localizer import StageWiseLocalizer
 from ..localization.segments import top_k_per_group
-from .base import LearnedSelector, batch_length, empty_selection, per_cost
+from .base import LearnedSelector, batch_length, empty_selection, per_cost, strongest_segments
 
 TERMS = ("conflict", "label_equality")
 
@@ -88,10 +88,10 @@ class MCLESelector(LearnedSelector):
             return localizer
         return clone(localizer).set_params(attention_prior=prior.coef_.copy(), attention_prior_strength=strength)
 
-    def candidate_conflicts(self, localizer, pool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per candidate of the pool's videos (in pool order, each video's in candidate order): its
-        signed conflict ``-(2p - 1)(2q - 1)``, whether it is in either model's top-k (those a video's
-        conflict averages), and the index of its video in ``pool.video_ids``."""
+    def _attended(self, localizer, pool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per candidate of the pool's videos (pool order, each video's in candidate order): the
+        current model's and the prior's attention ``p`` and ``q``, whether it is in either model's
+        top-k, and the index of its video in ``pool.video_ids``."""
         prior = self._prior()
         current, before = localizer.attention_scores(pool), prior.attention_scores(pool)
         ids = pool.video_ids
@@ -105,16 +105,34 @@ class MCLESelector(LearnedSelector):
         attended = np.zeros(len(p), dtype=bool)
         attended[top_k_per_group(p, owner, localizer.top_k)] = True
         attended[top_k_per_group(q, owner, prior.top_k)] = True
+        return p, q, attended, owner
+
+    def candidate_conflicts(self, localizer, pool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per candidate of the pool's videos (in pool order, each video's in candidate order): its
+        signed conflict ``-(2p - 1)(2q - 1)``, whether it is in either model's top-k (those a video's
+        conflict averages), and the index of its video in ``pool.video_ids``."""
+        p, q, attended, owner = self._attended(localizer, pool)
         return -(2 * p - 1) * (2 * q - 1), attended, owner
+
+    @staticmethod
+    def _attended_means(values, attended, owner, n: int) -> np.ndarray:
+        """Each video's mean of ``values`` over its attended candidates (0 for a video without)."""
+        count = np.bincount(owner[attended], minlength=n)
+        total = np.bincount(owner[attended], weights=values[attended], minlength=n)
+        return np.divide(total, count, out=np.zeros(n), where=count > 0)
 
     def conflict(self, localizer, pool) -> np.ndarray:
         """``conflict(v)`` of every pool video (see the class docstring), in ``[-1, 1]``; 0 for a
         video without candidates."""
         signed, attended, owner = self.candidate_conflicts(localizer, pool)
-        n = len(pool.video_ids)
-        count = np.bincount(owner[attended], minlength=n)
-        total = np.bincount(owner[attended], weights=signed[attended], minlength=n)
-        return np.divide(total, count, out=np.zeros(n), where=count > 0)
+        return self._attended_means(signed, attended, owner, len(pool.video_ids))
+
+    def _classes(self, localizer, labelled, pool) -> tuple[np.ndarray, np.ndarray]:
+        """Each pool video's predicted class (an index into ``localizer.classes_``) and the labelled
+        videos of each class."""
+        predicted = localizer.video_class_probabilities(pool).argmax(axis=1)
+        seen = labelled.instances.drop_duplicates(["video_id", "label"])["label"].value_counts()
+        return predicted, seen.reindex(localizer.classes_).fillna(0).to_numpy(dtype=float)
 
     def _scores(self, localizer, labelled, pool):
         """Per pool video: the conflict term ``d(v)`` (ones without it), its predicted class, and
@@ -123,9 +141,35 @@ class MCLESelector(LearnedSelector):
         disagreement = (1 + self.conflict(localizer, pool)) / 2 if "conflict" in self.terms else np.ones(n)
         if "label_equality" not in self.terms:  # the class posteriors cost most of a step
             return disagreement, np.zeros(n, dtype=np.intp), np.zeros(1)
-        predicted = localizer.video_class_probabilities(pool).argmax(axis=1)
-        seen = labelled.instances.drop_duplicates(["video_id", "label"])["label"].value_counts()
-        return disagreement, predicted, seen.reindex(localizer.classes_).fillna(0).to_numpy(dtype=float)
+        return (disagreement, *self._classes(localizer, labelled, pool))
+
+    def evidence(self, localizer, labelled, pool) -> pd.DataFrame:
+        """With the conflict term: ``current_attention`` and ``prior_attention`` (each model's mean
+        attention over the candidates the conflict averages), ``conflict`` and ``disagreement``
+        (``d(v)``); with label equality: ``predicted_class`` and ``labelled_of_class`` (``n_k(v)``
+        before this batch's picks)."""
+        ids = pool.video_ids
+        frame = pd.DataFrame(index=pd.Index(ids, name="video_id"))
+        if "conflict" in self.terms:
+            p, q, attended, owner = self._attended(localizer, pool)
+            frame["current_attention"] = self._attended_means(p, attended, owner, len(ids))
+            frame["prior_attention"] = self._attended_means(q, attended, owner, len(ids))
+            frame["conflict"] = self._attended_means(-(2 * p - 1) * (2 * q - 1), attended, owner, len(ids))
+            frame["disagreement"] = (1 + frame["conflict"]) / 2
+        if "label_equality" in self.terms:
+            predicted, counts = self._classes(localizer, labelled, pool)
+            frame["predicted_class"] = np.asarray(localizer.classes_, dtype=object)[predicted] if ids else []
+            frame["labelled_of_class"] = counts[predicted]
+        return frame
+
+    def segment_evidence(self, localizer, pool, video_id: str, k: int = 10) -> pd.DataFrame | None:
+        """Of the candidates the conflict averages (in the top-k of the prior or of the current
+        model), those where the two disagree most (the signed conflict); None without that term."""
+        if "conflict" not in self.terms:
+            return None
+        signed, attended, _ = self.candidate_conflicts(localizer, pool.subset([video_id]))
+        return strongest_segments(localizer, pool, video_id, np.where(attended, signed, -np.inf),
+                                  min(k, int(attended.sum())), "conflict")
 
     def _balance(self) -> float:
         return float(self.balance) if "label_equality" in self.terms else 0.0

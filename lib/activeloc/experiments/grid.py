@@ -23,7 +23,7 @@ from ..active.loop import ActiveLearningLoop
 from ..active.oracles import SimulatedOracle
 from ..active.registry import SELECTORS, base_selector_name
 from ..core.fingerprint import check_code, code_fingerprint
-from ..core.io import remove_stale_temporaries
+from ..core.io import dump_atomic, remove_stale_temporaries
 from ..core.workers import prepare_worker
 from ..data.dataset import check_dataset_folder, dataset_fingerprint
 from ..localization.localizer import StageWiseLocalizer
@@ -83,6 +83,16 @@ def finished(out: Path, cid: str) -> bool:
     return all([readable_part(out / table / f"{cid}.parquet") for table in ("selections", "history")])
 
 
+def cell_loop(cell: dict, data, checkpoint=None) -> ActiveLearningLoop:
+    """The loop of a cell's run on its ``data`` (:func:`study_data`): its selector bootstrapped, the
+    simulated oracle at its noise."""
+    return ActiveLearningLoop(
+        clone(cell["localizer"]), bootstrapped_selector(cell, data.knowledge),
+        SimulatedOracle(data.selection.ground_truth, noise=cell["noise"]), batch_size=cell["batch_size"],
+        initial_ratio=cell["initial_ratio"], evaluate_every=cell["evaluate_every"], checkpoint=checkpoint,
+        run_id=cell_id(cell), random_state=cell["seed"])
+
+
 def run_cell(cell: dict, out_dir: str) -> str:
     """Run one cell (resuming its checkpoint if any) and write its tables; skip it if already done."""
     prepare_worker()
@@ -93,13 +103,9 @@ def run_cell(cell: dict, out_dir: str) -> str:
         return cid
     check_code(cell["code"])
     data = study_data(cell)
-    loop = ActiveLearningLoop(
-        clone(cell["localizer"]), bootstrapped_selector(cell, data.knowledge),
-        SimulatedOracle(data.selection.ground_truth, noise=cell["noise"]), batch_size=cell["batch_size"],
-        initial_ratio=cell["initial_ratio"], evaluate_every=cell["evaluate_every"], checkpoint=out / "checkpoints" / f"{cid}.joblib",
-        run_id=cid, random_state=cell["seed"],
-    )
+    loop = cell_loop(cell, data, checkpoint=out / "checkpoints" / f"{cid}.joblib")
     result = loop.run(data.selection, data.testing, progress=False)
+    dump_atomic(cell, out / "cells" / f"{cid}.joblib")  # what the run inspector replays a step from
     save_parquet(result.selections, out / "selections" / f"{cid}.parquet")
     save_parquet(result.history.assign(**{k: cell[k] for k in SIZE_KEYS}), history_path)  # last: marks it done
     for checkpoint in (out / "checkpoints").glob(f"{cid}.joblib*"):  # with its .previous and set-aside copies
@@ -114,7 +120,7 @@ def run_grid(cells: list[dict], out_dir: str | os.PathLike, *, n_jobs: int = 1,
     bootstrapped first, once each, so that the workers load one artefact instead of each fitting
     its own. Workers must see ``out_dir`` and the dataset folder."""
     out_dir = str(Path(out_dir).resolve())
-    for folder in ("history", "selections", "checkpoints"):  # what killed writers left behind
+    for folder in ("history", "selections", "checkpoints", "cells"):  # what killed writers left behind
         remove_stale_temporaries(Path(out_dir) / folder)
     todo = [c for c in cells if not finished(Path(out_dir), cell_id(c))]
     learned = [c for c in todo if issubclass(SELECTORS[base_selector_name(c["selector"])], LearnedSelector)]

@@ -429,6 +429,12 @@ class StageWiseLocalizer(BaseEstimator):
         bounds = np.searchsorted(owner, np.arange(len(videos.video_ids) + 1))
         return {vid: prob[bounds[i]:bounds[i + 1]] for i, vid in enumerate(videos.video_ids)}
 
+    def candidate_segments(self, videos: VideoSet) -> dict[str, np.ndarray]:
+        """Per video, its candidates' ``[t_start, t_end]`` as an ``(n, 2)`` array, in the order of
+        :meth:`attention_scores`."""
+        cm = candidate_matrix(videos, self.proposals, self.encoder)
+        return {vid: cm.segments[cm.rows([vid])[0]] for vid in videos.video_ids}
+
     def attention_detections(self, videos: VideoSet) -> pd.DataFrame:
         """Each video's top-k segments as class-agnostic detections (label ``"action"``, score = attention)."""
         cm, rows, owner, prob = self._attention(videos)

@@ -379,3 +379,35 @@ def plot_worlds(table: pd.DataFrame, levels=WORLD_LEVELS):
     fig.suptitle("Selectors against Random in each world (one knob moved at a time)")
     fig.tight_layout()
     return fig
+
+
+def plot_step_timelines(inspections, video_ids=None):
+    """Per inspected step (:class:`~activeloc.experiments.inspection.StepInspection`), one video's
+    timeline as the run's model saw it (default: the step's first pick): ground truth, every
+    candidate at the height of its attention, and the segments the selector's utility rests on."""
+    fig, axes = _axes(figsize=(10, 2.6 * len(inspections)), nrows=len(inspections), squeeze=False)
+    for ax, seen, vid in zip(axes[:, 0], inspections, video_ids or [None] * len(inspections)):
+        vid = vid if vid is not None else seen.video_ids[0]
+        one = seen.replay.pool.subset([vid])
+        segments = seen.replay.localizer.candidate_segments(one)[vid]
+        attention = seen.replay.localizer.attention_scores(one)[vid]
+        ax.hlines(attention, segments[:, 0], segments[:, 1], colors=plt.cm.viridis(attention), lw=1, alpha=0.6,
+                  label="candidates (attention)")
+        truth = seen.dataset.subset([vid]).instances
+        for i, (t0, t1) in enumerate(truth[["t_start", "t_end"]].to_numpy()):
+            ax.axvspan(t0, t1, color="0.85", zorder=0, label="ground truth" if i == 0 else None)
+        evidence = seen.selector.segment_evidence(seen.replay.localizer, seen.replay.pool, vid)
+        if evidence is not None:  # drawn over the candidates they are, at their attention
+            height = dict(zip(map(tuple, segments.tolist()), attention))
+            ax.hlines([height[(a, b)] for a, b in zip(evidence["t_start"], evidence["t_end"])], evidence["t_start"],
+                      evidence["t_end"], colors="crimson", lw=3, label=f"evidence ({evidence.attrs['what']})")
+        row = seen.table.set_index("video_id").loc[vid]
+        ax.set_xlim(0, float(seen.dataset.durations()[vid]))
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("attention")
+        ax.set_title(f"{seen.selector_name}, seed {seen.seed}, step {seen.step}: {vid} "
+                     f"(rank {row['rank']}, utility {row['utility']:.3g})", fontsize=10)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    axes[-1, 0].set_xlabel("seconds")
+    fig.tight_layout()
+    return fig

@@ -2,13 +2,14 @@
 
 :func:`timeline_for` draws one video's lanes (:class:`TimelineWidget`); :class:`AnnotationPanel`
 edits one video's segments after another and submits them to the annotation queue, its logic in
-the plain-Python :class:`AnnotationModel` (importable without the widget libraries).
+the plain-Python :class:`AnnotationModel` (importable without the widget libraries);
+:class:`RunInspector` shows any step of a finished run, its batch explained.
 """
 
 from .annotation import AnnotationModel, DraftStore, Issue, Segment, State, SubmitRefused
 
-_WIDGETS = {"TimelineWidget": "timeline", "timeline_for": "timeline", "selector_evidence": "timeline",
-            "AnnotatorWidget": "panel", "AnnotationPanel": "panel", "SHORTCUTS": "panel"}
+_WIDGETS = {"TimelineWidget": "timeline", "timeline_for": "timeline",
+            "AnnotatorWidget": "panel", "AnnotationPanel": "panel", "SHORTCUTS": "panel", "RunInspector": "inspector"}
 
 
 def __getattr__(name):  # the widgets need anywidget: imported when first asked for

@@ -18,11 +18,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from ..active.base import WrappingSelector
-from ..active.mcle import MCLESelector
-from ..active.baselines import UncertaintySelector
 from ..data.dataset import Dataset
-from ..localization.encoding import candidate_matrix
 from ..localization.segments import tiou
 
 STATIC = Path(__file__).parent / "static"
@@ -81,8 +77,8 @@ def timeline_for(dataset, video_id: str, localizer=None, *, detections: int | No
     VideoSet none). With a fitted ``localizer``: every candidate with its attention score, and its
     ``detections`` best detections (default: its ``top_k``) with class, score and best tIoU with a
     truth of that class. Evidence: ``evidence`` (a table of ``t_start, t_end`` and optionally
-    ``value, label``), or that of ``selector`` (:func:`selector_evidence`) for its ``evidence_k``
-    segments."""
+    ``value, label``), or that of ``selector`` (its
+    :meth:`~activeloc.active.base.Selector.segment_evidence`) for its ``evidence_k`` segments."""
     if video_id not in dataset.video_ids:
         raise KeyError(f"video {video_id!r} is not among the dataset's {len(dataset.video_ids)} videos")
     videos = dataset.subset([video_id])
@@ -104,7 +100,7 @@ def timeline_for(dataset, video_id: str, localizer=None, *, detections: int | No
             lanes.append(lane("detections", "detections", det["t_start"], det["t_end"], value=det["score"],
                               label=det["label"], info=info))
         if evidence is None and selector is not None:
-            evidence = selector_evidence(selector, localizer, blind, video_id, evidence_k)
+            evidence = selector.segment_evidence(localizer, blind, video_id, evidence_k)
     if evidence is not None:
         ev = evidence
         value = ev["value"] if "value" in ev else None
@@ -132,32 +128,6 @@ def _best_tiou(det: pd.DataFrame, truth: pd.DataFrame | None) -> list:
 
 def candidate_scores(localizer, videos, video_id: str) -> tuple[np.ndarray, np.ndarray]:
     """``(segments (n, 2), attention (n,))`` of every candidate of ``video_id``, in candidate order."""
-    cm = candidate_matrix(videos, localizer.proposals, localizer.encoder)
-    rows, _ = cm.rows([video_id])
-    return np.asarray(cm.segments[rows], dtype=float), np.asarray(localizer.attention_scores(videos)[video_id], float)
-
-
-def selector_evidence(selector, localizer, videos, video_id: str, k: int = 10) -> pd.DataFrame | None:
-    """The ``k`` candidates a selector's utility for ``video_id`` rests on most, with their share
-    (``value``): for MCLE, of the candidates its conflict averages (those in the top-k of the prior
-    or of the current model), those where the two disagree most (the signed conflict
-    ``-(2p - 1)(2q - 1)``, :meth:`MCLESelector.candidate_conflicts`); for Uncertainty those whose
-    attention is least sure (``1 - 2 |p - 1/2|``, the scores that spread the histogram). A variant
-    (cost-aware, diverse) shows its selector's. None for selectors whose utility rests on no
-    segment (Random) or on the whole histogram through a learned model (LAL)."""
-    inner = selector
-    while isinstance(inner, WrappingSelector):
-        inner = inner.selector
-    segments, current = candidate_scores(localizer, videos, video_id)
-    if isinstance(inner, MCLESelector):
-        signed, attended, _ = inner.candidate_conflicts(localizer, videos.subset([video_id]))
-        value, what = np.where(attended, signed, -np.inf), "conflict"
-        k = min(k, int(attended.sum()))
-    elif isinstance(inner, UncertaintySelector):
-        value, what = 1 - 2 * np.abs(current - 0.5), "uncertainty"
-    else:
-        return None
-    top = np.argsort(-value, kind="stable")[:k]
-    frame = pd.DataFrame({"t_start": segments[top, 0], "t_end": segments[top, 1], "value": value[top]})
-    frame.attrs["what"] = what
-    return frame
+    one = videos.subset([video_id])
+    return (np.asarray(localizer.candidate_segments(one)[video_id], dtype=float),
+            np.asarray(localizer.attention_scores(one)[video_id], dtype=float))
