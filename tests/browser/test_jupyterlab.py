@@ -1,5 +1,7 @@
-"""The newcomer's path in a real browser: JupyterLab opens notebook 01 as `make lab` does, the user
-switches the parameters cell to the tiny profile, runs all cells and sees outputs, none of them an error."""
+"""JupyterLab in a real browser. The newcomer's path: JupyterLab opens notebook 01 as `make lab` does,
+the user switches the parameters cell to the tiny profile, runs all cells and sees outputs, none of
+them an error. The run inspector: notebook 10 runs on a small grid's runs, and a click on a video of
+the chosen batch opens that video's timeline."""
 import json
 import os
 import re
@@ -13,14 +15,16 @@ import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, write_dataset_folder
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = "notebooks/01-dataset.ipynb"
 KERNEL = "Python 3 (activeloc)"
-SCREENSHOT = ROOT / "reports" / "figures" / "ui" / "jupyterlab-01-dataset.png"  # the test's own record, kept for README
+SCREENSHOTS = ROOT / "reports" / "figures" / "ui"  # the tests' own record, kept for README
+SCREENSHOT = SCREENSHOTS / "jupyterlab-01-dataset.png"
 RUN_TIMEOUT_MS = 5 * 60 * 1000
 
 pytestmark = [pytest.mark.browser, pytest.mark.realdata]  # 01 compares with the real annotations when present
@@ -91,15 +95,37 @@ def lab(project, tmp_path):
                 server.wait()
 
 
+def open_notebook(page, lab, notebook: str):
+    """Open ``notebook`` in JupyterLab and wait for its kernel; returns the notebook panel and the
+    status bar's idle text."""
+    page.goto(f"{lab.url}/lab/tree/{notebook}?token={lab.token}")
+    idle = f"{KERNEL} | Idle"
+    sync_api.expect(page.locator(".jp-StatusBar-TextItem", has_text=idle)).to_have_text(idle, timeout=90_000)
+    return page.locator(".jp-NotebookPanel"), idle
+
+
+def run_all(page, panel, idle) -> tuple[bool, list, list]:
+    """Run > Run All Cells, as a user does; whether it finished, the cells' prompts and any error or
+    stderr output."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    try:
+        page.wait_for_function(RUN_STARTED, arg=panel.element_handle(), timeout=30_000)
+        page.wait_for_function(RUN_OVER, arg=[panel.element_handle(), idle], timeout=RUN_TIMEOUT_MS, polling=500)
+        finished = True
+    except sync_api.TimeoutError:
+        finished = False
+    prompts = [p.strip() for p in panel.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()]
+    problems = [p.strip() for p in panel.locator(PROBLEMS).all_text_contents()]
+    return finished, prompts, problems
+
+
 def test_newcomer_runs_dataset_notebook_tiny(lab):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}")
-            panel = page.locator(".jp-NotebookPanel")
-            idle = f"{KERNEL} | Idle"
-            sync_api.expect(page.locator(".jp-StatusBar-TextItem", has_text=idle)).to_have_text(idle, timeout=90_000)
+            panel, idle = open_notebook(page, lab, NOTEBOOK)
 
             # The parameters cell: put the cursor before "quick" with the keyboard, select it, type over it.
             cell = panel.locator(".jp-CodeCell").first
@@ -115,16 +141,7 @@ def test_newcomer_runs_dataset_notebook_tiny(lab):
             sync_api.expect(first_line).to_have_text(re.compile(r'^profile = "tiny"(\s|$)'))
             page.keyboard.press("Escape")  # back to command mode, as after editing
 
-            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-            try:
-                page.wait_for_function(RUN_STARTED, arg=panel.element_handle(), timeout=30_000)
-                page.wait_for_function(RUN_OVER, arg=[panel.element_handle(), idle], timeout=RUN_TIMEOUT_MS, polling=500)
-                finished = True
-            except sync_api.TimeoutError:
-                finished = False
-            prompts = [p.strip() for p in panel.locator(".jp-CodeCell .jp-InputPrompt").all_text_contents()]
-            problems = [p.strip() for p in panel.locator(PROBLEMS).all_text_contents()]
+            finished, prompts, problems = run_all(page, panel, idle)
             tables = panel.locator(".jp-OutputArea-output table")
             if tables.count():
                 tables.first.scroll_into_view_if_needed()
@@ -142,3 +159,47 @@ def test_newcomer_runs_dataset_notebook_tiny(lab):
     tiny = tomllib.loads((lab.root / "notebooks" / "profiles.toml").read_text())["tiny"]["01-dataset"]
     assert parameters["profile"] == "tiny"
     assert parameters["feature_dim"] == tiny["feature_dim"], "profile = \"tiny\" did not apply the tiny values"
+
+
+@pytest.fixture
+def inspected_runs(project):
+    """03's folder in the copy, holding a small grid's MCLE and Uncertainty runs (seed 0): what 10 inspects."""
+    from activeloc.experiments import make_cells, run_grid
+
+    processed = project / "data" / "processed"
+    folder = write_dataset_folder(processed / "dataset", n=300)
+    cells = make_cells(folder, ["mcle", "uncertainty"], [16], [0.0], [0], selection_videos=120, testing_videos=60,
+                       knowledge_videos=120)
+    run_grid(cells, processed / "experiments" / "selection-ablation")
+    return project
+
+
+def test_inspector_notebook_opens_a_clicked_videos_timeline(inspected_runs, lab):
+    shot = SCREENSHOTS / "jupyterlab-inspector.png"
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1600})
+            panel, idle = open_notebook(page, lab, "notebooks/10-inspector.ipynb")
+            finished, prompts, problems = run_all(page, panel, idle)
+            buttons = panel.locator(".activeloc-open-video")
+            sync_api.expect(buttons.first).to_be_visible(timeout=30_000)
+            chosen = [b.strip() for b in buttons.all_text_contents()]
+            buttons.nth(1).click()  # the second video MCLE chose
+            title = panel.locator(".activeloc-detail-title")
+            sync_api.expect(title).to_contain_text(chosen[1], timeout=30_000)
+            timeline = panel.locator(".activeloc-timeline")
+            sync_api.expect(timeline).to_be_visible(timeout=30_000)
+            panel.locator(".activeloc-inspector").evaluate("e => e.scrollIntoView()")  # the batch and the timeline
+            drawn = timeline.locator("canvas").first.evaluate("c => c.width * c.height")
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=shot)
+        finally:
+            browser.close()
+
+    assert finished, f"Run All did not finish in {RUN_TIMEOUT_MS // 60_000} min: prompts {prompts}; outputs {problems}"
+    assert not problems, "error or stderr outputs in JupyterLab:\n" + "\n---\n".join(problems)
+    table = pd.read_csv(lab.root / "reports" / "tables" / "inspector_step.csv")
+    mcle = table[table["selector"] == "mcle"]["video_id"].tolist()
+    assert chosen[:len(mcle)] == mcle, "the widget's rows are not the batch the notebook explained"
+    assert drawn > 0

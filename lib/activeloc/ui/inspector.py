@@ -22,13 +22,13 @@ from ..core.errors import one_line
 from ..experiments.inspection import inspect_step, list_runs, side_by_side
 from .timeline import timeline_for
 
-TABLE_EVIDENCE = 4  # evidence columns in the batch table (all of them show for a clicked video)
+TABLE_EVIDENCE = 3  # evidence columns in the batch table (all of them show for a clicked video)
 BASE_COLUMNS = ("rank", "video_id", "utility", "duration")
 HIDDEN_COLUMNS = ("recorded_video_id", "recorded_utility")
 STYLE = """<style>
-.activeloc-row span { display: inline-block; width: 92px; text-align: right; font-variant-numeric: tabular-nums; }
-.activeloc-head span:nth-child(2) { width: 150px; text-align: left; }
-.activeloc-head span:first-child, .activeloc-rank { display: inline-block; width: 40px; }
+.activeloc-row { white-space: nowrap; }
+.activeloc-row span { display: inline-block; width: 112px; text-align: right; font-variant-numeric: tabular-nums;
+                      overflow: hidden; text-overflow: ellipsis; }
 .activeloc-evidence th { text-align: left; padding-right: 1em; font-weight: normal; color: #555; }
 .activeloc-bars { display: flex; align-items: flex-end; gap: 2px; height: 42px; }
 .activeloc-bar { display: inline-block; width: 10px; background: #4c72b0; }
@@ -101,15 +101,16 @@ class RunInspector(widgets.VBox):
                                             layout=widgets.Layout(width="420px"))
         self.step_box = widgets.BoundedIntText(value=step, min=0, description="Step", layout=widgets.Layout(width="160px"))
         self.status = widgets.HTML()
-        self.batch = widgets.VBox()
-        self.beside = widgets.VBox()
+        self.batch = widgets.VBox(layout=widgets.Layout(flex="0 0 auto"))
+        self.beside = widgets.VBox(layout=widgets.Layout(flex="0 0 auto", margin="0 0 0 32px"))
         self.detail_title = widgets.HTML()
         self.detail = widgets.HTML()
         self.timeline_box = widgets.VBox()
         self.inspection = self.compared = self.timeline = None
         self._cache: dict = {}
         super().__init__([widgets.HTML(STYLE), widgets.HBox([self.run_box, self.step_box]), self.compare_box, self.status,
-                          widgets.HBox([self.batch, self.beside]), self.detail_title, self.detail, self.timeline_box])
+                          widgets.HBox([self.batch, self.beside], layout=widgets.Layout(overflow="auto")),
+                          self.detail_title, self.detail, self.timeline_box])
         self.add_class("activeloc-inspector")
         for box in (self.run_box, self.compare_box, self.step_box):
             box.observe(lambda _: self.show(), "value")
@@ -140,34 +141,41 @@ class RunInspector(widgets.VBox):
         self.status.value = (f"{seen.selector_name}, seed {seen.seed}, step {step} of {steps - 1}: "
                              f"{len(seen.replay.labelled.video_ids)} videos labelled, "
                              f"{len(seen.replay.pool.video_ids)} in the pool, {len(seen.table)} chosen; {check}")
-        self.batch.children = self._table(seen, "Chosen")
+        self.batch.children = self._table(seen, "Chosen", self.compared)
         if self.compared is not None:
             both = side_by_side(seen, self.compared)
             shared = int(both["a_also_chosen_by_other"].sum())
             self.beside.children = [widgets.HTML(f"<b>{html.escape(both.attrs['b'])}</b>: "
-                                                 f"{shared} of {len(seen.table)} videos chosen by both"),
-                                    *self._table(self.compared, "Beside")]
+                                                 f"{shared} of {len(seen.table)} videos chosen by both (●)"),
+                                    *self._table(self.compared, "Beside", seen, evidence_columns=1)]
         else:
             self.beside.children = []
         self.detail_title.value, self.detail.value, self.timeline_box.children = "", "", []
         self.timeline = None
 
-    def _table(self, seen, title: str) -> list:
-        """The batch as rows of widgets: the video's button opens its timeline."""
+    def _table(self, seen, title: str, other=None, evidence_columns: int = TABLE_EVIDENCE) -> list:
+        """The batch as rows of widgets: the video's button opens its timeline; ``●`` marks a video
+        that ``other`` (the run beside) chose too."""
         table = seen.table
-        evidence = table_evidence(table)
-        columns = ["utility", "duration", *evidence]
-        header = widgets.HTML("<div class='activeloc-row activeloc-head'>"
-                              + "".join(f"<span>{html.escape(c)}</span>" for c in ["rank", "video", *columns]) + "</div>")
+        columns = ["utility", "duration", *table_evidence(table, evidence_columns)]
+        chosen_too = set(other.video_ids) if other is not None else set()
+
+        def row_of(rank, middle, cells):
+            return widgets.HBox([widgets.HTML(rank, layout=widgets.Layout(flex="0 0 44px")), middle,
+                                 widgets.HTML(f"<div class='activeloc-row'>{cells}</div>",
+                                              layout=widgets.Layout(flex="0 0 auto"))])
+
+        header = row_of("rank", widgets.HTML("video", layout=widgets.Layout(flex="0 0 154px")),
+                        "".join(f"<span>{html.escape(c)}</span>" for c in columns))
         rows = [widgets.HTML(f"<b>{html.escape(title)}</b>"), header]
         for _, row in table.iterrows():
-            button = widgets.Button(description=str(row["video_id"]), tooltip=f"open {row['video_id']}'s timeline",
-                                    layout=widgets.Layout(width="150px"))
+            vid = row["video_id"]
+            button = widgets.Button(description=str(vid), tooltip=f"open {vid}'s timeline",
+                                    layout=widgets.Layout(flex="0 0 150px"))
             button.add_class("activeloc-open-video")
-            button.on_click(lambda _, vid=row["video_id"], s=seen: self.open_video(vid, s))
+            button.on_click(lambda _, vid=vid, s=seen: self.open_video(vid, s))
             cells = "".join(f"<span>{_format(row[c])}</span>" for c in columns)
-            rows.append(widgets.HBox([widgets.HTML(f"<span class='activeloc-rank'>{row['rank']}</span>"), button,
-                                      widgets.HTML(f"<div class='activeloc-row'>{cells}</div>")]))
+            rows.append(row_of(f"{row['rank']}{' ●' if vid in chosen_too else ''}", button, cells))
         return rows
 
     def open_video(self, video_id: str, seen=None) -> None:
