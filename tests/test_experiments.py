@@ -220,3 +220,23 @@ def test_curves_are_interpolated_onto_one_grid_over_the_range_all_runs_cover():
     b = grid[grid.run_id == "b"].set_index("seconds_ratio")["fraction_of_full"]
     assert a.to_numpy() == pytest.approx([0.3, 0.5, 0.68, 0.84, 1.0])
     assert b.to_numpy() == pytest.approx([0.4, 0.5, 0.6, 0.7, 0.8])
+
+
+def test_a_variant_against_its_partner_is_paired_by_seed_within_each_group():
+    from activeloc.experiments.studies import SelectionStudy
+
+    rng = np.random.default_rng(0)
+    rows = [{"run_id": f"{s}-{b}-{seed}", "selector": s, "seed": seed, "batch_size": b, "noise": 0.0,
+             "aulc": rng.random(), "ratio_to_80pct": rng.random(), "last_labelled_ratio": 1.0}
+            for s in ("x", "x-diverse", "random") for b in (8, 16) for seed in (0, 1, 2)]
+    runs = pd.DataFrame(rows)
+    study = SelectionStudy(None, runs, 0.4, None, None, [], 100, 50)
+    table = study.against({"x-diverse": "x"}, by=["batch_size"], columns=["aulc"]).set_index("batch_size")
+    assert list(table.columns[:3]) == ["selector", "partner", "pairs"] and (table["pairs"] == 3).all()
+    for b in (8, 16):
+        mine = runs[(runs.selector == "x-diverse") & (runs.batch_size == b)].set_index("seed")["aulc"]
+        theirs = runs[(runs.selector == "x") & (runs.batch_size == b)].set_index("seed")["aulc"]
+        diff = mine - theirs
+        half = stats.t.ppf(0.975, 2) * diff.std(ddof=1) / np.sqrt(3)
+        assert table.loc[b, "aulc_diff_vs_partner_mean"] == pytest.approx(diff.mean())
+        assert table.loc[b, "aulc_diff_vs_partner_ci_high"] == pytest.approx(diff.mean() + half)

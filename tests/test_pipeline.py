@@ -96,6 +96,17 @@ def test_pipeline_tiny(project, capfd):
     assert list(paired_curve.columns) == ["selector", "labelled_ratio", "diff_mean", "diff_ci_low", "diff_ci_high", "runs"]
     assert set(paired_curve["selector"]) == set(left["selector"]) and (paired_curve["runs"] == 2).all()
     assert set(pd.read_csv(tables / "selector_bootstrap.csv")["selector"]) == {"mcle", "lal"}
+    # 03's ablations and diverse batches, each against Random and against its partner, paired by seed.
+    variants = pd.read_csv(tables / "selection_variants.csv")
+    assert set(variants["selector"]) == {"random", "uncertainty", "mcle", "lal", "mcle-conflict-only",
+                                         "mcle-label-equality-only", "uncertainty-diverse"}
+    against = pd.read_csv(tables / "selection_variants_vs_partner.csv").set_index("selector")
+    assert against["partner"].to_dict() == {"mcle-conflict-only": "mcle", "mcle-label-equality-only": "mcle",
+                                            "uncertainty-diverse": "uncertainty"} and (against["pairs"] == 2).all()
+    assert (project / "reports" / "figures" / "selection_variants.png").stat().st_size > 10_000
+    diverse = pd.read_csv(tables / "batch_size_diverse.csv")
+    assert diverse[["selector", "partner", "batch_size", "pairs"]].values.tolist() == [
+        ["uncertainty-diverse", "uncertainty", 16, 2]] and diverse["aulc_diff_vs_partner_mean"].notna().all()
     centre = pd.read_csv(tables / "batch_size.csv")
     assert {"selector", "batch_size", "aulc_mean", "aulc_ci_low", "aulc_ci_high"} <= set(centre.columns)
     assert set(centre["batch_size"]) == {16, 64} and {"runs_never_80pct", *paired} <= set(centre.columns)

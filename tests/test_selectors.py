@@ -9,7 +9,7 @@ from activeloc.active.baselines import UncertaintySelector
 from activeloc.active.checks import CHECKS, check_selector
 from activeloc.active.histograms import entropies, histogram_entropy, score_histograms
 from activeloc.active.mcle import MCLESelector
-from activeloc.active.registry import base_selector_name, make_selector, selector_names, wrap_selector
+from activeloc.active.registry import base_selector_name, make_selector, partner_of, selector_names, wrap_selector
 from activeloc.data.dataset import LabelBlindError
 
 # Small bootstraps, so that learned selectors are fitted in seconds; any other selector uses its defaults.
@@ -135,6 +135,12 @@ def test_names_and_errors():
         make_selector("foo-per-second")
     with pytest.raises(ValueError, match="unknown selector 'lal-per-second-diverse'.*'<name>-diverse-per-second'"):
         make_selector("lal-per-second-diverse")
+    # What each name is compared with: the selector a variant wraps, the one an ablation ablates, else Random.
+    assert [partner_of(n) for n in ("uncertainty-diverse", "lal-diverse-per-second", "mcle-conflict-only",
+                                    "mcle-label-equality-only", "mcle", "random")] == [
+        "uncertainty", "lal-diverse", "mcle", "mcle", "random", "random"]
+    with pytest.raises(ValueError, match="unknown selector 'foo'"):
+        partner_of("foo")
 
 
 def test_entropies_hand_cases():

@@ -209,6 +209,7 @@ class MCLEConflictOnly(MCLESelector):
     """MCLE's ablation without label equality: the pool ranked by ``d(v)`` (see :class:`MCLESelector`)."""
 
     name = "mcle-conflict-only"
+    ablation_of = "mcle"
     terms = ("conflict",)
 
 
@@ -217,4 +218,5 @@ class MCLELabelEqualityOnly(MCLESelector):
     time (see :class:`MCLESelector`)."""
 
     name = "mcle-label-equality-only"
+    ablation_of = "mcle"
     terms = ("label_equality",)

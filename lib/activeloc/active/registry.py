@@ -62,6 +62,18 @@ def base_selector_name(name: str) -> str:
     return _parts(name)[0]
 
 
+def partner_of(name: str) -> str:
+    """What ``name`` is best compared with: a variant with the selector it wraps
+    (``"uncertainty-diverse"`` with ``"uncertainty"``), an ablation with the selector it ablates
+    (``"mcle-conflict-only"`` with ``"mcle"``); a plain selector with ``"random"``."""
+    base, suffixes = _parts(name)
+    if suffixes:
+        return name[: -len(suffixes[-1])]
+    if base not in SELECTORS:
+        raise UnknownSelector(f"unknown selector {name!r}; available: {sorted(SELECTORS)}")
+    return getattr(SELECTORS[base], "ablation_of", None) or "random"
+
+
 def wrap_selector(name: str, selector: Selector) -> Selector:
     """``selector`` (the base selector of ``name``, fitted or not) wrapped in ``name``'s variants."""
     for suffix in _parts(name)[1]:
