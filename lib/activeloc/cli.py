@@ -208,7 +208,10 @@ def _annotate(args) -> int:
     from .core.io import write_json_atomic
     from .data.dataset import check_dataset_folder
 
-    dataset = check_dataset_folder(args.dataset).resolve()
+    try:
+        dataset = check_dataset_folder(args.dataset).resolve()
+    except InputError as exc:
+        raise InputError(f"--dataset {args.dataset}: {exc}") from None
     queue = Path(args.queue).resolve()
     if queue.is_dir():
         raise InputError(f"--queue {args.queue}: is a folder; give the JSON-lines file to append to")

@@ -112,7 +112,12 @@ class AnnotatorApp(widgets.VBox):
         self.refit_done.add_done_callback(done)
 
     def _switch(self, future) -> None:
-        self.refit_done = None
+        try:
+            self._show_batch(future)
+        finally:
+            self.refit_done = None
+
+    def _show_batch(self, future) -> None:
         try:
             batch = future.result()
         except Exception as exc:  # shown on the page: the kernel has no one reading its log

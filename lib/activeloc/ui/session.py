@@ -10,8 +10,10 @@ queued seed video takes the person's annotation).
 Everything is derived from the queue, so a restart resumes where people stopped: the queued
 videos outside the seed set, in the order first submitted, fall into batches of ``batch_size``;
 the current batch is the selector's choice on the pool after fitting the localizer on the seed
-set and the complete batches (seeded by ``random_state`` and the number of labelled videos), and
-the videos of it not yet queued are the ones to annotate. Same queue, same batch. A
+set and the complete batches, seeded by ``random_state`` and the number of complete batches as
+the loop seeds its steps (with a person who answers as the dataset does, the batches are the
+simulated loop's), and the videos of it not yet queued are the ones to annotate. Same queue,
+same batch. A
 re-submission of a video of a finished batch changes the annotations later fits read, not the
 batches already chosen.
 
@@ -151,7 +153,8 @@ class AnnotationSession:
         localizer.set_params(random_state=self.random_state)
         if self.selector_.reads_localizer:
             localizer.fit(train)
-        seed = ActiveLearningLoop._seed(self.random_state, len(labelled), SELECT_PURPOSE)
+        step = (len(labelled) - len(self.seed_ids_)) // self.batch_size + 1  # batch k is the loop's step k's choice
+        seed = ActiveLearningLoop._seed(self.random_state, step, SELECT_PURPOSE)
         chosen = self.selector_.select(localizer, train, self.selection.without_labels().subset(pool),
                                        min(self.batch_size, len(pool)), random_state=seed)
         return chosen["video_id"].tolist()
