@@ -233,7 +233,9 @@ def _annotate(args) -> int:
         from .ui.app import NOTEBOOK
 
         cmd = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={args.port}",
-               "--Voila.port_retries=0", f"--Voila.ip={args.ip}", f"--Voila.token={token}"]
+               "--Voila.port_retries=0", f"--Voila.ip={args.ip}", f"--Voila.token={token}",
+               # A reload starts a new kernel: the old page's is ended once idle and disconnected.
+               "--MappingKernelManager.cull_idle_timeout=900", "--MappingKernelManager.cull_interval=60"]
         host = f"[{args.ip}]" if ":" in args.ip else args.ip
         print(f"activeloc annotate: serving {args.selector} batches of {args.batch_size} on {dataset.name}; "
               f"submissions go to {queue}", flush=True)

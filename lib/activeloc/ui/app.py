@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import ipywidgets as widgets
+from IPython.utils.capture import capture_output
 
 from ..core.errors import InputError, one_line
 from .panel import AnnotationPanel
@@ -26,6 +27,12 @@ from .session import AnnotationSession
 
 CONFIG_VARIABLE = "ACTIVELOC_ANNOTATE"
 NOTEBOOK = Path(__file__).parent / "annotate.ipynb"  # what Voila renders: it calls annotator_app()
+
+
+def _no_displays():
+    """Displays (a progress bar's widget) are kept from the page: a bar closed once done leaves an
+    output whose widget is gone, which the page shows as "model not found"."""
+    return capture_output(stdout=False, stderr=False, display=True)
 
 
 def _duration(seconds: float) -> str:
@@ -43,7 +50,8 @@ class AnnotatorApp(widgets.VBox):
         self.annotator = annotator
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="activeloc-refit")
         self.refit_done = None
-        self.batch = session.batch()
+        with _no_displays():
+            self.batch = session.batch()
         self.header = widgets.HTML(self._header())
         self.progress = widgets.HTML()
         self.status = widgets.HTML()
@@ -102,7 +110,7 @@ class AnnotatorApp(widgets.VBox):
             loop = asyncio.get_running_loop()  # the kernel's: widgets are updated from its thread
         except RuntimeError:
             loop = None
-        self.refit_done = self._executor.submit(self.session.batch)
+        self.refit_done = self._executor.submit(self._choose)
 
         def done(future):
             if loop is not None:
@@ -110,6 +118,10 @@ class AnnotatorApp(widgets.VBox):
             else:
                 self._switch(future)
         self.refit_done.add_done_callback(done)
+
+    def _choose(self) -> list[str]:
+        with _no_displays():
+            return self.session.batch()
 
     def _switch(self, future) -> None:
         try:
@@ -158,6 +170,7 @@ SESSION_KEYS = ("selector", "batch_size", "drafts", "initial_ratio", "random_sta
 def annotator_app(config: dict | None = None) -> AnnotatorApp:
     """The app for the settings ``config`` (default :func:`read_config`)."""
     config = read_config() if config is None else config
-    session = AnnotationSession(config["dataset"], config["queue"],
-                                **{k: config[k] for k in SESSION_KEYS if config.get(k) is not None})
+    with _no_displays():
+        session = AnnotationSession(config["dataset"], config["queue"],
+                                    **{k: config[k] for k in SESSION_KEYS if config.get(k) is not None})
     return AnnotatorApp(session, annotator=config.get("annotator", ""))

@@ -95,8 +95,8 @@ class AnnotationPanel(widgets.VBox):
         self.no_action_box = widgets.Checkbox(description="no action here", indent=False)
         self.submit_button = widgets.Button(description="Submit", button_style="primary")
         self.next_button = widgets.Button(description="Next video")
-        self.title = widgets.HTML()
-        self.message = widgets.HTML()
+        self.title = widgets.HTML().add_class("activeloc-title")
+        self.message = widgets.HTML().add_class("activeloc-message")
         super().__init__([self.title, self.timeline,
                           widgets.HBox([self.label_box, self.no_action_box, self.submit_button, self.next_button]),
                           self.message])
