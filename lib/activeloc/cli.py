@@ -198,6 +198,20 @@ def _reproduce(args) -> int:
     return 0
 
 
+def _bootstrap_learned(dataset: Path, args) -> None:
+    """Fit a learned selector on Knowledge-Source here, with a progress bar, before people wait for
+    it on the page (the app loads the artefact the grid keeps in the dataset folder)."""
+    from .active.base import LearnedSelector
+    from .active.registry import SELECTORS, base_selector_name
+    from .experiments.bootstraps import bootstrapped_selector
+    from .experiments.grid import make_cells, study_data
+
+    if issubclass(SELECTORS[base_selector_name(args.selector)], LearnedSelector):
+        cell = make_cells(dataset, [args.selector], [args.batch_size], [0.0], [args.seed])[0]
+        print(f"activeloc annotate: bootstrapping {args.selector} on Knowledge-Source (kept in {dataset})", flush=True)
+        bootstrapped_selector(cell, study_data(cell).knowledge)
+
+
 def _annotate(args) -> int:
     import os
     import secrets
@@ -219,6 +233,7 @@ def _annotate(args) -> int:
     AnnotationQueue(queue).records()  # unreadable lines are reported (and set aside) now, not in the page
     drafts = Path(args.drafts).resolve() if args.drafts else Path(f"{queue}.drafts")
     _writable_folder(str(drafts), "--drafts")
+    _bootstrap_learned(dataset, args)
     token = args.token or secrets.token_urlsafe(24)
     settings = {"dataset": str(dataset), "queue": str(queue), "selector": args.selector,
                 "batch_size": args.batch_size, "drafts": str(drafts), "random_state": args.seed,
@@ -334,9 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="folder written by 01-dataset")
     p.add_argument("--queue", required=True, help="the annotation queue (JSON lines) to append submissions to; "
                    "a session resumes from it")
-    p.add_argument("--selector", default="uncertainty", type=_known_selector)
-    p.add_argument("--batch-size", type=_checked(int, **POSITIVE), default=8)
-    p.add_argument("--port", type=_checked(int, lambda n: 1 <= n <= 65535, "a port from 1 to 65535"), default=8866)
+    p.add_argument("--selector", default="uncertainty", type=_known_selector,
+                   help="the registered selector that chooses each batch (default: uncertainty)")
+    p.add_argument("--batch-size", type=_checked(int, **POSITIVE), default=8,
+                   help="videos per batch; the localizer is refit after each (default: 8)")
+    p.add_argument("--port", type=_checked(int, lambda n: 1 <= n <= 65535, "a port from 1 to 65535"), default=8866,
+                   help="port to serve on (default: 8866)")
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: this machine only)")
     p.add_argument("--token", default=None, help="the token the page needs (default: a new random one)")
     p.add_argument("--drafts", default=None, help="folder of unsubmitted drafts (default: <queue>.drafts)")

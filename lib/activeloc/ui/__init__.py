@@ -3,12 +3,15 @@
 :func:`timeline_for` draws one video's lanes (:class:`TimelineWidget`); :class:`AnnotationPanel`
 edits one video's segments after another and submits them to the annotation queue, its logic in
 the plain-Python :class:`AnnotationModel` (importable without the widget libraries).
+:class:`AnnotatorApp` is what ``activeloc annotate`` serves: the panel over the batches an
+:class:`AnnotationSession` chooses, the learner refit after each.
 """
 
 from .annotation import AnnotationModel, DraftStore, Issue, Segment, State, SubmitRefused
 
 _WIDGETS = {"TimelineWidget": "timeline", "timeline_for": "timeline", "selector_evidence": "timeline",
-            "AnnotatorWidget": "panel", "AnnotationPanel": "panel", "SHORTCUTS": "panel"}
+            "AnnotatorWidget": "panel", "AnnotationPanel": "panel", "SHORTCUTS": "panel",
+            "AnnotationSession": "session", "AnnotatorApp": "app", "annotator_app": "app"}
 
 
 def __getattr__(name):  # the widgets need anywidget: imported when first asked for
