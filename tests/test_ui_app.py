@@ -3,6 +3,7 @@ resume), the refit after a batch, progress, and the `activeloc annotate` command
 
 import fnmatch
 import json
+import threading
 import time
 import tomllib
 
@@ -92,7 +93,7 @@ def test_training_labels_are_peoples_where_queued(folder, tmp_path):
     assert session.annotated() == [video]  # a queued seed video starts no batch
 
 
-def test_app_submits_what_the_oracle_reads_and_refits_after_a_batch(folder, tmp_path):
+def test_app_submits_what_the_oracle_reads_and_refits_after_a_batch(folder, tmp_path, monkeypatch):
     session = AnnotationSession(folder, tmp_path / "queue.jsonl", batch_size=2)
     app = AnnotatorApp(session, annotator="ann")
     first = list(app.batch)
@@ -111,14 +112,21 @@ def test_app_submits_what_the_oracle_reads_and_refits_after_a_batch(folder, tmp_
     assert 0 < progress.seconds == progress.session_seconds
     assert "1 of 2 annotated" in app.progress.value
 
+    gate, choose = threading.Event(), session.batch
+    monkeypatch.setattr(session, "batch", lambda: gate.wait(60) and choose())  # a refit that lasts until let go
     panel.no_action_box.value = True
     assert panel.submit()  # the batch's last video: refit and select in the worker thread
-    assert app.refit_done is not None and "refitting" in app.status.value
+    assert app.refit_done is not None and not app.refit_done.done() and "refitting" in app.status.value
+    panel.apply({"op": "add", "t0": 1.0, "t1": 2.0})  # meanwhile the panel still edits, drafts and submits
+    assert session.drafts.load(first[1])["state"]["segments"] == [{"segment": [1.0, 2.0], "label": session.labels_[1]}]
+    panel.apply({"op": "undo"})
+    assert panel.submit() and len(session.queue.records()) == 2  # the same answer again: no new record
+    gate.set()
     app.wait(60)
     second = app.batch
     assert len(second) == 2 and not set(second) & set(first) and panel.video_ids == second
     assert panel.model.video_id == second[0] and "new batch of 2" in app.status.value
-    assert len(session.refit_seconds_) == 2
+    assert len(session.refit_seconds_) == 2 and len(session.queue.records()) == 2
     assert session.labelled_at_batch_start() == session.seed_ids_ + first
 
     later = AnnotationSession(folder, session.queue, batch_size=2, started_at=time.time() + 1)

@@ -230,7 +230,7 @@ def _annotate(args) -> int:
     if queue.is_dir():
         raise InputError(f"--queue {args.queue}: is a folder; give the JSON-lines file to append to")
     _writable_folder(str(queue.parent), "--queue")
-    AnnotationQueue(queue).records()  # unreadable lines are reported (and set aside) now, not in the page
+    AnnotationQueue(queue).records()  # unreadable lines are reported (and copied aside) here, not in the page
     drafts = Path(args.drafts).resolve() if args.drafts else Path(f"{queue}.drafts")
     _writable_folder(str(drafts), "--drafts")
     _bootstrap_learned(dataset, args)
@@ -241,10 +241,14 @@ def _annotate(args) -> int:
     with tempfile.TemporaryDirectory(prefix="activeloc-annotate-") as folder:
         config = Path(folder) / "settings.json"
         write_json_atomic(settings, config)
-        # The kernels Voila starts inherit this environment: settings by file, never by URL; no
-        # progress bars (a closed bar's widget is missing from the page: "model not found").
+        # The notebook's kernel "python3" is this interpreter, whatever kernels the user has installed.
+        write_json_atomic({"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                           "display_name": "Python 3 (activeloc annotate)", "language": "python"},
+                          Path(folder) / "kernels" / "python3" / "kernel.json")
+        # The kernels Voila starts inherit this environment: settings by file, never by URL; progress
+        # bars off where they allow it (the app keeps the others' widgets off the page).
         env = {**os.environ, "ACTIVELOC_ANNOTATE": str(config), "TQDM_DISABLE": "1",
-               "JUPYTER_RUNTIME_DIR": str(Path(folder) / "runtime")}
+               "JUPYTER_PATH": os.pathsep.join(filter(None, [folder, os.environ.get("JUPYTER_PATH")]))}
         from .ui.app import NOTEBOOK
 
         cmd = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={args.port}",
