@@ -1,5 +1,5 @@
 """The ``activeloc`` command: validate, convert and describe annotations, evaluate detections, simulate runs,
-reproduce the notebooks.
+reproduce the notebooks, serve the annotator app.
 
 Every option is checked before any work starts. A user error (a bad option, file, video or
 field) is one line on stderr and exit status 2; anything else is a bug, also one line (exit 1),
@@ -198,11 +198,86 @@ def _reproduce(args) -> int:
     return 0
 
 
+def _bootstrap_learned(dataset: Path, args) -> None:
+    """Fit a learned selector on Knowledge-Source here, with a progress bar, before people wait for
+    it on the page (the app loads the artefact the grid keeps in the dataset folder)."""
+    from .active.base import LearnedSelector
+    from .active.registry import SELECTORS, base_selector_name
+    from .experiments.bootstraps import bootstrapped_selector
+    from .experiments.grid import make_cells, study_data
+
+    if issubclass(SELECTORS[base_selector_name(args.selector)], LearnedSelector):
+        cell = make_cells(dataset, [args.selector], [args.batch_size], [0.0], [args.seed])[0]
+        print(f"activeloc annotate: bootstrapping {args.selector} on Knowledge-Source (kept in {dataset})", flush=True)
+        bootstrapped_selector(cell, study_data(cell).knowledge)
+
+
+def _annotate(args) -> int:
+    import os
+    import secrets
+    import subprocess
+    import time
+
+    from .active.oracles import AnnotationQueue
+    from .core.io import write_json_atomic
+    from .data.dataset import check_dataset_folder
+
+    try:
+        dataset = check_dataset_folder(args.dataset).resolve()
+    except InputError as exc:
+        raise InputError(f"--dataset {args.dataset}: {exc}") from None
+    queue = Path(args.queue).resolve()
+    if queue.is_dir():
+        raise InputError(f"--queue {args.queue}: is a folder; give the JSON-lines file to append to")
+    _writable_folder(str(queue.parent), "--queue")
+    AnnotationQueue(queue).records()  # unreadable lines are reported (and copied aside) here, not in the page
+    drafts = Path(args.drafts).resolve() if args.drafts else Path(f"{queue}.drafts")
+    _writable_folder(str(drafts), "--drafts")
+    _bootstrap_learned(dataset, args)
+    token = args.token or secrets.token_urlsafe(24)
+    settings = {"dataset": str(dataset), "queue": str(queue), "selector": args.selector,
+                "batch_size": args.batch_size, "drafts": str(drafts), "random_state": args.seed,
+                "annotator": args.annotator, "started_at": time.time()}
+    with tempfile.TemporaryDirectory(prefix="activeloc-annotate-") as folder:
+        config = Path(folder) / "settings.json"
+        write_json_atomic(settings, config)
+        # The notebook's kernel "python3" is this interpreter, whatever kernels the user has installed.
+        write_json_atomic({"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                           "display_name": "Python 3 (activeloc annotate)", "language": "python"},
+                          Path(folder) / "kernels" / "python3" / "kernel.json")
+        # The kernels Voila starts inherit this environment: settings by file, never by URL; progress
+        # bars off where they allow it (the app keeps the others' widgets off the page).
+        env = {**os.environ, "ACTIVELOC_ANNOTATE": str(config), "TQDM_DISABLE": "1",
+               "JUPYTER_PATH": os.pathsep.join(filter(None, [folder, os.environ.get("JUPYTER_PATH")]))}
+        from .ui.app import NOTEBOOK
+
+        cmd = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={args.port}",
+               "--Voila.port_retries=0", f"--Voila.ip={args.ip}", f"--Voila.token={token}",
+               # A reload starts a new kernel: the old page's is ended once idle and disconnected.
+               "--MappingKernelManager.cull_idle_timeout=900", "--MappingKernelManager.cull_interval=60"]
+        host = f"[{args.ip}]" if ":" in args.ip else args.ip
+        print(f"activeloc annotate: serving {args.selector} batches of {args.batch_size} on {dataset.name}; "
+              f"submissions go to {queue}", flush=True)
+        print(f"open http://{host}:{args.port}/?token={token}", flush=True)
+        server = subprocess.Popen(cmd, env=env)
+        try:
+            return server.wait()
+        finally:
+            if server.poll() is None:
+                server.terminate()  # Voila shuts its kernels down on SIGTERM
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait()
+
+
 RESUME_HINTS = {
     "simulate": "finished runs are kept in --out and unfinished ones resume from their checkpoints: "
                 "run the same command again to go on",
     "reproduce": "executed notebooks are in reports/notebooks/; run the same command again to go on "
                  "(finished runs reuse their stored results)",
+    "annotate": "submissions and drafts are kept; run the same command again to resume the session",
 }
 
 
@@ -271,6 +346,26 @@ def build_parser() -> argparse.ArgumentParser:
                    default=1, help="local parallel runs (joblib)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
     p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("annotate", parents=[debug],
+                       help="serve the annotation panel (Voila, token required) for people to label the "
+                            "batches a selector chooses, the localizer refit after each batch")
+    p.add_argument("--dataset", required=True, help="folder written by 01-dataset")
+    p.add_argument("--queue", required=True, help="the annotation queue (JSON lines) to append submissions to; "
+                   "a session resumes from it")
+    p.add_argument("--selector", default="uncertainty", type=_known_selector,
+                   help="the registered selector that chooses each batch (default: uncertainty)")
+    p.add_argument("--batch-size", type=_checked(int, **POSITIVE), default=8,
+                   help="videos per batch; the localizer is refit after each (default: 8)")
+    p.add_argument("--port", type=_checked(int, lambda n: 1 <= n <= 65535, "a port from 1 to 65535"), default=8866,
+                   help="port to serve on (default: 8866)")
+    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    p.add_argument("--token", default=None, help="the token the page needs (default: a new random one)")
+    p.add_argument("--drafts", default=None, help="folder of unsubmitted drafts (default: <queue>.drafts)")
+    p.add_argument("--seed", type=_checked(int, lambda s: 0 <= s < SEED_LIMIT, f"a whole number in [0, {SEED_LIMIT})"),
+                   default=0, help="seeds the initial set and every selection")
+    p.add_argument("--annotator", default="", help="name recorded with each submission")
+    p.set_defaults(func=_annotate)
 
     p = sub.add_parser("reproduce", parents=[debug], help="run the notebooks through papermill into reports/")
     p.add_argument("--profile", default="quick", help="tiny | quick | paper (notebooks/profiles.toml)")

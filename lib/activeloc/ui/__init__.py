@@ -4,12 +4,15 @@
 edits one video's segments after another and submits them to the annotation queue, its logic in
 the plain-Python :class:`AnnotationModel` (importable without the widget libraries);
 :class:`RunInspector` shows any step of a finished run, its batch explained.
+:class:`AnnotatorApp` is what ``activeloc annotate`` serves: the panel over the batches an
+:class:`AnnotationSession` chooses, the learner refit after each.
 """
 
 from .annotation import AnnotationModel, DraftStore, Issue, Segment, State, SubmitRefused
 
-_WIDGETS = {"TimelineWidget": "timeline", "timeline_for": "timeline",
-            "AnnotatorWidget": "panel", "AnnotationPanel": "panel", "SHORTCUTS": "panel", "RunInspector": "inspector"}
+_WIDGETS = {"TimelineWidget": "timeline", "timeline_for": "timeline", "RunInspector": "inspector",
+            "AnnotatorWidget": "panel", "AnnotationPanel": "panel", "SHORTCUTS": "panel",
+            "AnnotationSession": "session", "AnnotatorApp": "app", "annotator_app": "app"}
 
 
 def __getattr__(name):  # the widgets need anywidget: imported when first asked for

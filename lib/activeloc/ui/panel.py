@@ -72,7 +72,8 @@ class AnnotationPanel(widgets.VBox):
     ``durations``: seconds per video (a mapping or Series); ``labels``: the classes to pick from;
     ``video_urls``: a URL per video with a local file (the player shows only for those);
     ``lanes_for``: a function of a video id giving context lanes (e.g. a timeline's candidates).
-    ``seconds`` records the time spent on each submitted video (from opening it to submitting).
+    ``seconds`` records the time spent on each submitted video (from opening it to submitting);
+    :meth:`on_submit` registers a function called after each submission.
     """
 
     def __init__(self, video_ids, durations, labels, queue: AnnotationQueue, drafts: DraftStore, *,
@@ -94,12 +95,13 @@ class AnnotationPanel(widgets.VBox):
         self.no_action_box = widgets.Checkbox(description="no action here", indent=False)
         self.submit_button = widgets.Button(description="Submit", button_style="primary")
         self.next_button = widgets.Button(description="Next video")
-        self.title = widgets.HTML()
-        self.message = widgets.HTML()
+        self.title = widgets.HTML().add_class("activeloc-title")
+        self.message = widgets.HTML().add_class("activeloc-message")
         super().__init__([self.title, self.timeline,
                           widgets.HBox([self.label_box, self.no_action_box, self.submit_button, self.next_button]),
                           self.message])
         self._confirming = False  # a submit with warnings shown once, waiting for a second click
+        self._submit_callbacks = []
         self._syncing = False
         self.timeline.on_msg(self._on_message)
         self.timeline.observe(self._on_selected, "selected")
@@ -138,6 +140,14 @@ class AnnotationPanel(widgets.VBox):
         self.title.value = f"<b>{video_id}</b> ({duration:.1f} s), video {position} of {len(self.video_ids)}"
         self.message.value = ""
         self._refresh()
+
+    def set_videos(self, video_ids, first: str | None = None) -> None:
+        """Annotate ``video_ids`` from now on (a new batch), opening ``first`` (default: the first)."""
+        video_ids = list(video_ids)
+        if not video_ids:
+            raise ValueError("no video to annotate")
+        self.video_ids = video_ids
+        self.open_video(first if first is not None else video_ids[0])
 
     def next_video(self) -> str | None:
         """Open the video after the current one (the draft of this one stays); None at the end."""
@@ -225,6 +235,10 @@ class AnnotationPanel(widgets.VBox):
 
     # -- submitting ---------------------------------------------------------------------------
 
+    def on_submit(self, callback) -> None:
+        """Call ``callback(video_id, submission_id, seconds)`` after each accepted submission."""
+        self._submit_callbacks.append(callback)
+
     def submit(self) -> str | None:
         """Validate and submit the current video; warnings need a second submit. Returns the
         submission id, or None when refused (the panel says why)."""
@@ -238,7 +252,10 @@ class AnnotationPanel(widgets.VBox):
             self._refresh()
             return None
         self._confirming = False
-        self.seconds[self.model.video_id] = time.monotonic() - self._opened_at
-        self.message.value = f"submitted {self.model.video_id} ({len(self.model.segments)} segments)"
+        video_id, seconds = self.model.video_id, time.monotonic() - self._opened_at
+        self.seconds[video_id] = seconds
+        self.message.value = f"submitted {video_id} ({len(self.model.segments)} segments)"
         self._refresh()
+        for callback in self._submit_callbacks:
+            callback(video_id, submission, seconds)
         return submission

@@ -197,8 +197,12 @@ function render({ model, el }) {
     const start = performance.now();
     computeLayout();
     draw();
-    model.set("render_ms", performance.now() - start);
+    const ms = performance.now() - start;
+    model.set("render_ms", ms);
     model.save_changes();
+    // Also in the page, for a browser (or a test) to read without the kernel: render time, segments.
+    canvas.dataset.renderMs = ms.toFixed(2);
+    if (editable) root.dataset.segments = JSON.stringify(model.get("segments") || []);
   }
 
   function hit(x, y) {
