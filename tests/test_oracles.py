@@ -67,3 +67,20 @@ def test_queue_is_idempotent_and_latest_wins(tmp_path):
     assert err.value.missing == ["v3"]
     with pytest.raises(AnnotationError, match="instances\\[0\\]"):
         queue.submit("v4", [{"segment": [3, 1], "label": "a"}])
+
+
+def test_a_submission_carries_the_persons_seconds(tmp_path):
+    path = tmp_path / "queue.jsonl"
+    queue = AnnotationQueue(path)
+    queue.submit("v1", [{"segment": [1, 2], "label": "a"}], seconds=42.5)
+    queue.submit("v2", [])
+    assert [r.get("seconds") for r in AnnotationQueue(path).records()] == [42.5, None]  # read back by another reader
+    for bad in (-1.0, float("nan"), "10", True):
+        with pytest.raises(AnnotationError, match="seconds"):
+            queue.submit("v3", [], seconds=bad)
+    # A line whose seconds no submit would have written is set aside, as any unreadable line.
+    with open(path, "a") as fh:
+        fh.write('{"submission_id": "x", "video_id": "v4", "instances": [], "seconds": -3}\n')
+    with pytest.warns(UserWarning, match="seconds"):
+        records = AnnotationQueue(path).records()
+    assert [r["video_id"] for r in records] == ["v1", "v2"]

@@ -176,9 +176,14 @@ class ActiveLearningLoop:
                 else int(check_random_state(self.random_state).randint(2**31 - 1)))
         return _State(seed, 0, *self._initial(selection, seed), identity=identity)
 
+    def initial_videos(self, selection: Dataset, seed: int | None = None) -> list:
+        """The videos a run with ``seed`` (default: this loop's integer ``random_state``) labels first."""
+        seed = int(self.random_state) if seed is None else seed
+        return draw_subset(selection.video_ids, ratio=self.initial_ratio, random_state=self._seed(seed, 0, 0))
+
     def _initial(self, selection: Dataset, seed: int) -> tuple[list, pd.DataFrame, object]:
         """The initial labelled videos, their annotations and the (unfitted) localizer of a run."""
-        labelled = draw_subset(selection.video_ids, ratio=self.initial_ratio, random_state=self._seed(seed, 0, 0))
+        labelled = self.initial_videos(selection, seed)
         annotations = self.oracle.annotate(labelled, random_state=self._seed(seed, 0, 2))
         localizer = clone(self.selector.warm_start_localizer(clone(self.localizer))).set_params(random_state=seed)
         return labelled, annotations, localizer
@@ -191,20 +196,21 @@ class ActiveLearningLoop:
 
     def replay(self, selection: Dataset, selections: pd.DataFrame, step: int) -> ReplayedStep:
         """The state this run was in when it selected at ``step`` (0: the first selection, after the
-        initial set), rebuilt from its ``selections`` table (:attr:`LoopResult.selections`) with the
-        run's own seeds: the labelled videos and the annotations the oracle gave them (the same
-        draws), the localizer fitted on them (with the exact stages, the model the run selected
-        with), the label-blind pool, and the seed of that step's selection. Needs the run's integer
+        initial set; ``len`` of the recorded steps: the next one), rebuilt from its ``selections``
+        table (:attr:`LoopResult.selections`: ``step, rank, video_id``) with the run's own seeds:
+        the labelled videos and the annotations the oracle gave them (the same draws), the
+        localizer fitted on them (with the exact stages, the model the run selected with), the
+        label-blind pool, and the seed of that step's selection. Needs the run's integer
         ``random_state``."""
         if not self._seeded():
             raise ValueError(f"replay needs the run's integer random_state, got {self.random_state!r}")
         steps = sorted(set(selections["step"]))
-        if step not in steps:
-            raise ValueError(f"the run selected at steps {steps[0]} to {steps[-1]}, not at step {step}"
-                             if steps else "the run made no selection")
+        if steps != list(range(len(steps))) or not 0 <= step <= len(steps):
+            raise ValueError(f"the run selected at steps 0 to {len(steps) - 1}, not at step {step}"
+                             if steps == list(range(len(steps))) else f"the recorded steps {steps} are not 0, 1, 2, ...")
         seed = int(self.random_state)
         labelled, annotations, localizer = self._initial(selection, seed)
-        for earlier in steps[:steps.index(step)]:
+        for earlier in steps[:step]:
             ids = selections.loc[selections["step"] == earlier].sort_values("rank")["video_id"].tolist()
             answers = self.oracle.annotate(ids, random_state=self._seed(seed, earlier + 1, 2))
             labelled, annotations = labelled + ids, pd.concat([annotations, answers], ignore_index=True)

@@ -185,7 +185,7 @@ class AnnotationQueue:
     """Append-only JSON-lines file of submitted annotations; the latest submission per video wins.
 
     Each line: ``{"submission_id", "video_id", "instances": [{"segment", "label"}], "annotator",
-    "submitted_at"}``. Submitting what is already the video's latest annotation (a double click, a
+    "submitted_at"}``, and ``"seconds"`` (the person's time on the video) when the submitter gave it. Submitting what is already the video's latest annotation (a double click, a
     retried request, two processes at once) writes nothing and returns the id it has; anything else
     is a new submission, even a return to an earlier annotation. An explicit ``submission_id`` is an
     idempotency key: a second submit with it writes nothing. No line is ever rewritten or removed:
@@ -231,10 +231,16 @@ class AnnotationQueue:
         self._last_line = b""  # the last line read, ending at ``_offset``
         self._torn_warned = None  # the offset of a torn tail already warned about
 
-    def submit(self, video_id: str, instances: list[dict], *, annotator: str = "", submission_id: str | None = None) -> str:
-        """Append one video's annotation (fsync'd before returning) and return its submission id."""
+    def submit(self, video_id: str, instances: list[dict], *, annotator: str = "", submission_id: str | None = None,
+               seconds: float | None = None) -> str:
+        """Append one video's annotation (fsync'd before returning) and return its submission id.
+        ``seconds``: the time the person spent on it, kept in the record (an annotation already the
+        video's latest writes nothing, its time included)."""
         if not isinstance(video_id, str) or not video_id:
             raise AnnotationError(f"expected a non-empty string, got {video_id!r}", path=self.path, field="video_id")
+        if seconds is not None and not _valid_seconds(seconds):
+            raise AnnotationError(f"expected a finite number of seconds >= 0, got {seconds!r}", path=self.path,
+                                  video=video_id, field="seconds")
         if submission_id is not None and (not isinstance(submission_id, str) or not submission_id):
             raise AnnotationError(f"expected a non-empty string, got {submission_id!r}", path=self.path,
                                   video=video_id, field="submission_id")
@@ -262,7 +268,8 @@ class AnnotationQueue:
                                           video=video_id, field="submission_id")
                 return submission_id
             record = {"submission_id": submission_id, "video_id": video_id, "instances": clean,
-                      "annotator": str(annotator), "submitted_at": time.time()}
+                      "annotator": str(annotator), "submitted_at": time.time(),
+                      **({} if seconds is None else {"seconds": float(seconds)})}
             line = (json.dumps(record) + "\n").encode()
             fh.write(line)
             fh.flush()
@@ -453,7 +460,13 @@ def _parse_line(raw: bytes) -> tuple[dict | None, str | None]:
         record["instances"] = clean_instances(record.get("instances"))
     except ValueError as exc:
         return None, str(exc)
+    if "seconds" in record and not _valid_seconds(record["seconds"]):
+        return None, f"field 'seconds' is not a finite number >= 0: {record['seconds']!r}"
     return record, None
+
+
+def _valid_seconds(value) -> bool:
+    return _is_number(value) and math.isfinite(value) and value >= 0
 
 
 def _fsync_directory(folder: Path) -> None:

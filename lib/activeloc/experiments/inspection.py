@@ -125,6 +125,9 @@ def inspect_step(out_dir: str | os.PathLike, run_id: str, step: int) -> StepInsp
     loop = cell_loop(cell, data)
     replay = loop.replay(data.selection, selections, int(step))
     recorded = selections[selections["step"] == int(step)].sort_values("rank")
+    if recorded.empty:
+        raise NotReplayable(f"run {run_id} made no selection at step {step} (it selected at steps 0 to "
+                            f"{selections['step'].max()})")
     table = loop.selector.explain(replay.localizer, replay.labelled, replay.pool, len(recorded),
                                   random_state=replay.random_state)
     table.insert(3, "duration", data.selection.durations().loc[table["video_id"]].to_numpy(dtype=float))

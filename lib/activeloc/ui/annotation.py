@@ -304,14 +304,16 @@ class AnnotationModel:
         """The segments as the queue takes them, in time order."""
         return [s.to_json() for s in sorted(self.segments, key=lambda s: (s.t0, s.t1))]
 
-    def submit(self, queue: AnnotationQueue, *, annotator: str = "", accept_warnings: bool = False) -> str:
-        """Validate, append to ``queue`` (fsync'd) and drop the draft; returns the submission id.
-        Errors always refuse; warnings refuse unless ``accept_warnings``."""
+    def submit(self, queue: AnnotationQueue, *, annotator: str = "", accept_warnings: bool = False,
+               seconds: float | None = None) -> str:
+        """Validate, append to ``queue`` (fsync'd, with the person's ``seconds`` on it when given) and
+        drop the draft; returns the submission id. Errors always refuse; warnings refuse unless
+        ``accept_warnings``."""
         issues = self.validate()
         blocking = [i for i in issues if i.severity == "error" or not accept_warnings]
         if blocking:
             raise SubmitRefused(self.video_id, blocking)
-        submission = queue.submit(self.video_id, self.instances(), annotator=annotator)
+        submission = queue.submit(self.video_id, self.instances(), annotator=annotator, seconds=seconds)
         if self.drafts is not None:
             self.drafts.discard(self.video_id)
         return submission

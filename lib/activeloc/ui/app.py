@@ -91,7 +91,6 @@ class AnnotatorApp(widgets.VBox):
             f"{_duration(p.seconds)}; {p.pool} of {p.selection} Selection videos left</span>")
 
     def _on_submit(self, video_id: str, submission_id: str, seconds: float) -> None:
-        self.session.record_seconds(video_id, submission_id, seconds)
         self._show_progress()
         if self.refit_done is not None:
             return  # a re-submission while the next batch is being chosen

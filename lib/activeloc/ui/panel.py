@@ -72,7 +72,8 @@ class AnnotationPanel(widgets.VBox):
     ``durations``: seconds per video (a mapping or Series); ``labels``: the classes to pick from;
     ``video_urls``: a URL per video with a local file (the player shows only for those);
     ``lanes_for``: a function of a video id giving context lanes (e.g. a timeline's candidates).
-    ``seconds`` records the time spent on each submitted video (from opening it to submitting);
+    ``seconds`` records the time spent on each submitted video (from opening it to submitting; the
+    queue record carries it too);
     :meth:`on_submit` registers a function called after each submission.
     """
 
@@ -242,8 +243,10 @@ class AnnotationPanel(widgets.VBox):
     def submit(self) -> str | None:
         """Validate and submit the current video; warnings need a second submit. Returns the
         submission id, or None when refused (the panel says why)."""
+        video_id, seconds = self.model.video_id, time.monotonic() - self._opened_at
         try:
-            submission = self.model.submit(self.queue, annotator=self.annotator, accept_warnings=self._confirming)
+            submission = self.model.submit(self.queue, annotator=self.annotator, accept_warnings=self._confirming,
+                                           seconds=seconds)
         except SubmitRefused as exc:
             self._confirming = all(i.severity == "warning" for i in exc.issues)
             items = "".join(f"<li>{i.message}</li>" for i in exc.issues)
@@ -252,7 +255,6 @@ class AnnotationPanel(widgets.VBox):
             self._refresh()
             return None
         self._confirming = False
-        video_id, seconds = self.model.video_id, time.monotonic() - self._opened_at
         self.seconds[video_id] = seconds
         self.message.value = f"submitted {video_id} ({len(self.model.segments)} segments)"
         self._refresh()

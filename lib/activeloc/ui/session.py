@@ -17,18 +17,15 @@ same batch. A
 re-submission of a video of a finished batch changes the annotations later fits read, not the
 batches already chosen.
 
-Annotator seconds (per submission, measured by the panel) go to a side file beside the queue
-(``<queue>.seconds.jsonl``, one fsync'd line per submission), which the human oracle never reads.
+Annotator seconds (per submission, measured by the panel) are part of each queue record
+(``seconds``), so progress in time resumes from the queue too.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 from sklearn.base import clone
@@ -36,14 +33,22 @@ from sklearn.base import clone
 from ..active.loop import ActiveLearningLoop
 from ..active.oracles import AnnotationQueue, HumanOracle
 from ..core.timing import timed
-from ..data.annotations import INSTANCE_COLUMNS, GroundTruth
-from ..data.splits import draw_subset
+from ..data.annotations import INSTANCE_COLUMNS
 from ..experiments.bootstraps import bootstrapped_selector
 from ..experiments.grid import make_cells
 from ..experiments.inputs import load_study_data
 from .annotation import DraftStore
 
-SELECT_PURPOSE = 1  # the loop's seed purpose for a selection (ActiveLearningLoop._seed)
+
+
+class _QueueOracle:
+    """The session's answers as an oracle: people's from the queue, the dataset's for seed videos."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def annotate(self, video_ids, random_state=None) -> pd.DataFrame:
+        return self.session.annotations(video_ids)
 
 
 @dataclass(frozen=True)
@@ -91,18 +96,16 @@ class AnnotationSession:
         cell = make_cells(dataset_dir, [selector], [self.batch_size], [0.0], [self.random_state],
                           initial_ratio=initial_ratio)[0]
         self.selector_ = bootstrapped_selector(cell, data.knowledge)
-        self.localizer_template_ = cell["localizer"]
-        self.seed_ids_ = draw_subset(self.selection.video_ids, ratio=initial_ratio,
-                                     random_state=ActiveLearningLoop._seed(self.random_state, 0, 0))
+        # The loop that people stand in for: its seeds, its initial set, its fits (replayed).
+        self._loop = ActiveLearningLoop(clone(cell["localizer"]), self.selector_, _QueueOracle(self),
+                                        batch_size=self.batch_size, initial_ratio=initial_ratio,
+                                        random_state=self.random_state)
+        self.seed_ids_ = self._loop.initial_videos(self.selection)
         self.durations_ = self.selection.durations()
         self.labels_ = self.selection.ground_truth.labels
         self.refit_seconds_: list[float] = []  # fit + select, per batch computed
         self._lock = threading.Lock()
         self._batches: dict[tuple, list[str]] = {}  # labelled set at a batch's start -> the batch
-
-    @property
-    def seconds_path(self) -> Path:
-        return self.queue.path.with_name(self.queue.path.name + ".seconds.jsonl")
 
     # -- what the queue says ------------------------------------------------------------------
 
@@ -142,22 +145,16 @@ class AnnotationSession:
             return list(self._batches[key])
 
     def _choose(self, labelled: list[str]) -> list[str]:
-        taken = set(labelled)
-        pool = [v for v in self.selection.video_ids if v not in taken]
-        if not pool:
+        """The loop's choice after the seed set and the complete batches (its steps so far),
+        replayed by the loop itself with the queue as the oracle."""
+        batches = labelled[len(self.seed_ids_):]
+        if len(batches) == len(self.selection.video_ids) - len(self.seed_ids_):
             return []
-        durations = self.durations_.loc[labelled]
-        truth = GroundTruth(durations.to_frame("duration").assign(subset="training"), self.annotations(labelled))
-        train = self.selection.subset(labelled, ground_truth=truth)
-        localizer = clone(self.selector_.warm_start_localizer(clone(self.localizer_template_)))
-        localizer.set_params(random_state=self.random_state)
-        if self.selector_.reads_localizer:
-            localizer.fit(train)
-        step = (len(labelled) - len(self.seed_ids_)) // self.batch_size + 1  # batch k is the loop's step k's choice
-        seed = ActiveLearningLoop._seed(self.random_state, step, SELECT_PURPOSE)
-        chosen = self.selector_.select(localizer, train, self.selection.without_labels().subset(pool),
-                                       min(self.batch_size, len(pool)), random_state=seed)
-        return chosen["video_id"].tolist()
+        steps = pd.DataFrame({"step": [i // self.batch_size for i in range(len(batches))],
+                              "rank": [i % self.batch_size for i in range(len(batches))], "video_id": batches})
+        state = self._loop.replay(self.selection, steps, len(batches) // self.batch_size)
+        return self.selector_.select(state.localizer, state.labelled, state.pool, self.batch_size,
+                                     random_state=state.random_state)["video_id"].tolist()
 
     def pending(self, batch: list[str] | None = None) -> list[str]:
         """The current batch's videos not yet queued, in the selector's order."""
@@ -167,31 +164,13 @@ class AnnotationSession:
 
     # -- time and progress --------------------------------------------------------------------
 
-    def record_seconds(self, video_id: str, submission_id: str, seconds: float) -> None:
-        """Keep a submission's annotator seconds (appended and fsync'd beside the queue)."""
-        line = json.dumps({"submission_id": submission_id, "video_id": video_id, "seconds": float(seconds),
-                           "at": time.time()}) + "\n"
-        self.seconds_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.seconds_path, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
-
     def _seconds(self) -> tuple[float, float]:
-        """Annotator seconds recorded (in total, and since ``started_at``); a torn line is skipped."""
+        """Annotator seconds the queue's submissions carry (in total, and since ``started_at``)."""
         total = session = 0.0
-        try:
-            lines = self.seconds_path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return total, session
-        for line in lines:
-            try:
-                item = json.loads(line)
-                seconds, at = float(item["seconds"]), float(item["at"])
-            except (ValueError, KeyError, TypeError):
-                continue
+        for record in self.queue.records():
+            seconds = float(record.get("seconds", 0.0))
             total += seconds
-            session += seconds if at >= self.started_at else 0.0
+            session += seconds if float(record.get("submitted_at", 0)) >= self.started_at else 0.0
         return total, session
 
     def progress(self, batch: list[str] | None = None) -> Progress:
