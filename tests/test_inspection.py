@@ -19,8 +19,10 @@ LAL_SMALL = {"lal": {"n_states": 4, "probes_per_state": 4}}
 def grid(tmp_path_factory):
     folder = write_dataset_folder(tmp_path_factory.mktemp("dataset"), n=400)
     out = tmp_path_factory.mktemp("grid")
-    cells = make_cells(folder, SELECTORS, [16], [0.0, 0.2], [3], selection_videos=120, testing_videos=60,
-                       knowledge_videos=120, selector_params=LAL_SMALL)
+    sizes = dict(selection_videos=120, testing_videos=60, knowledge_videos=120, selector_params=LAL_SMALL)
+    # Every selector without annotation noise; Uncertainty with it too (the replayed oracle's draws).
+    cells = (make_cells(folder, SELECTORS, [16], [0.0], [3], **sizes)
+             + make_cells(folder, ["uncertainty"], [16], [0.2], [3], **sizes))
     run_grid(cells, out)
     return folder, out
 
@@ -29,7 +31,8 @@ def test_runs_are_listed_with_their_settings(grid):
     _, out = grid
     runs = list_runs(out)
     assert sorted(runs["selector"].unique()) == sorted(SELECTORS)
-    assert len(runs) == 2 * len(SELECTORS) and runs["replayable"].all() and set(runs["seed"]) == {3}
+    assert len(runs) == len(SELECTORS) + 1 and runs["replayable"].all() and set(runs["seed"]) == {3}
+    assert set(runs.loc[runs["noise"] == 0.2, "selector"]) == {"uncertainty"}
     # 120 Selection videos, 12 labelled to start, batches of 16: 7 selections (the last one of 12).
     assert runs["steps"].eq(7).all()
 
@@ -38,7 +41,7 @@ def test_runs_are_listed_with_their_settings(grid):
 def test_a_replayed_step_chooses_what_the_run_recorded(grid, selector):
     _, out = grid
     runs = list_runs(out)
-    for run_id in runs.loc[runs["selector"] == selector, "run_id"]:  # with and without annotation noise
+    for run_id in runs.loc[runs["selector"] == selector, "run_id"]:  # Uncertainty's with and without noise
         for step in (0, 3):
             seen = inspect_step(out, run_id, step)
             assert seen.matches_record, seen.table[["video_id", "recorded_video_id", "utility", "recorded_utility"]]
