@@ -10,6 +10,7 @@ import pytest
 
 from activeloc import read_ground_truth
 from activeloc.cli import main
+from activeloc.data.attributes import PAIRS
 from activeloc.experiments.worlds import WORLD_TABLE_COLUMNS
 from activeloc.reporting.pipeline import PipelineError, run_pipeline
 from activeloc.reporting.profiles import load_profiles
@@ -194,19 +195,34 @@ def test_pipeline_tiny(project, capfd):
         sheet = json.loads((folder / "collected_datasheet.json").read_text())
         assert sheet["collection"]["bootstrapped_on"].startswith("activitynet" if ANET.is_file() else "kinetics")
         assert (project / "reports" / "figures" / "kinetics_campaign.png").stat().st_size > 10_000
-        assert "collected" in set(pd.read_csv(tables / "kinetics_localization_stats.csv")["set"])
         assert "## Kinetics campaign" in summary
+        # 08: Figure 4 for the set 07 collected beside the full Kinetics temporal set and ActivityNet.
+        stats = pd.read_csv(tables / "kinetics_localization_stats.csv")
+        expected = {"collected", "Kinetics-600 temporal"} | ({"ActivityNet 1.3 train+val"} if ANET.is_file() else set())
+        assert set(stats["set"]) == expected and np.allclose(stats.groupby(["set", "attribute"])["percent"].sum(), 100)
+        durations = dict(stats.groupby("set")["durations"].first())
+        assert durations["Kinetics-600 temporal"] == durations["collected"] == "estimated"
+        assert stats.groupby("set")["instances"].first()["Kinetics-600 temporal"] == 9625
+        if ANET.is_file():
+            assert durations["ActivityNet 1.3 train+val"] == "given"
+            assert stats.groupby("set")["instances"].first()["ActivityNet 1.3 train+val"] == 22090
+        for rows, cols in PAIRS:
+            pairwise = pd.read_csv(tables / f"kinetics_pairwise_{rows}_{cols}.csv")
+            assert np.allclose(pairwise.groupby("set").sum(numeric_only=True).sum(axis=1), 100)
+            assert (tables / f"kinetics_pairwise_{rows}_{cols}.md").is_file()
+        assert {"paper", "durations"} <= set(pd.read_csv(tables / "kinetics_figure4_vs_paper.csv").columns)
+        assert (project / "reports" / "figures" / "fig4.png").stat().st_size > 50_000
     # Reproducible to the bit: the executed notebooks of the default testbed, run again by nbval, give
     # back every output but the timings, dates and paths that notebooks/nbval-sanitize.cfg names, and
     # progress bars (tests/nbval_widgets.py). Finished runs and bootstraps are read back from
     # data/processed/, keyed by data, settings and code (that a run computed again gives the same
     # history is test_loop's); the real-data runs repeat the same code and would double the time.
-    # 06 repeats 03's grid in other worlds and 10 replays 03's runs (checking them against the
-    # record itself), so they are left out too.
+    # 04, 05 and 06 run 03's grid with other settings (in other worlds, for 06) and 10 replays 03's
+    # runs (checking them against the record itself), so they are left out too.
     executed = [str(p) for p in sorted((project / "reports" / "notebooks").glob("*.ipynb"))
-                if "@" not in p.name and not p.name.startswith(("06", "10"))
+                if "@" not in p.name and not p.name.startswith(("04", "05", "06", "10"))
                 and not nbformat.read(p, as_version=4).metadata.get("activeloc", {}).get("needs")]
-    assert len(executed) == 6  # 01, 02, 03, 03b, 04, 05
+    assert len(executed) == 4  # 01, 02, 03, 03b
     rerun = subprocess.run([sys.executable, "-m", "pytest", "-p", "nbval_widgets", "--nbval", "--nbval-current-env",
                             "--nbval-sanitize-with", str(project / "notebooks" / "nbval-sanitize.cfg"),
                             "-o", "addopts=", "-p", "no:cacheprovider", "-q", *executed], cwd=project,

@@ -18,7 +18,8 @@ from activeloc.core.errors import InputError  # noqa: E402
 from activeloc.experiments.grid import default_localizer  # noqa: E402
 from activeloc.experiments.inputs import load_study_data  # noqa: E402
 from activeloc.active.registry import make_selector  # noqa: E402
-from activeloc.ui.app import CONFIG_VARIABLE, NOTEBOOK, AnnotatorApp, annotator_app, read_config  # noqa: E402
+from activeloc.ui.app import (CONFIG_VARIABLE, NOTEBOOK, TEMPLATE, TEMPLATES, AnnotatorApp, annotator_app,  # noqa: E402
+                              read_config)
 from activeloc.ui.session import AnnotationSession  # noqa: E402
 
 from conftest import ROOT, write_dataset_folder  # noqa: E402
@@ -173,6 +174,12 @@ def test_the_served_notebook_ships_in_the_package_and_only_calls_it():
     assert any(fnmatch.fnmatch("ui/" + NOTEBOOK.name, p) for p in patterns)
     cells = json.loads(NOTEBOOK.read_text())["cells"]
     assert ["".join(c["source"]) for c in cells] == ["from activeloc.ui.app import annotator_app\n\nannotator_app()"]
+    # So does the page's template, where Voila looks for it in a Jupyter data folder.
+    template = TEMPLATES / "voila" / "templates" / TEMPLATE
+    for name in ("conf.json", "index.html.j2"):
+        assert any(fnmatch.fnmatch(str((template / name).relative_to(ROOT / "lib" / "activeloc")), p) for p in patterns)
+    assert json.loads((template / "conf.json").read_text()) == {"base_template": "lab"}
+    assert "https://" not in (template / "index.html.j2").read_text()
 
 
 @pytest.mark.parametrize("options, message", [

@@ -245,13 +245,14 @@ def _annotate(args) -> int:
         write_json_atomic({"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                            "display_name": "Python 3 (activeloc annotate)", "language": "python"},
                           Path(folder) / "kernels" / "python3" / "kernel.json")
-        # The kernels Voila starts inherit this environment: settings by file, never by URL; progress
-        # bars off where they allow it (the app keeps the others' widgets off the page).
-        env = {**os.environ, "ACTIVELOC_ANNOTATE": str(config), "TQDM_DISABLE": "1",
-               "JUPYTER_PATH": os.pathsep.join(filter(None, [folder, os.environ.get("JUPYTER_PATH")]))}
-        from .ui.app import NOTEBOOK
+        from .ui.app import NOTEBOOK, TEMPLATE, TEMPLATES
 
-        cmd = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={args.port}",
+        # The kernels Voila starts inherit this environment: settings by file, never by URL; progress
+        # bars off where they allow it (the app keeps the others' widgets off the page). The page's
+        # template (TEMPLATE, found in the package's TEMPLATES) fetches nothing from the internet.
+        env = {**os.environ, "ACTIVELOC_ANNOTATE": str(config), "TQDM_DISABLE": "1",
+               "JUPYTER_PATH": os.pathsep.join(filter(None, [folder, str(TEMPLATES), os.environ.get("JUPYTER_PATH")]))}
+        cmd = [sys.executable, "-m", "voila", str(NOTEBOOK), f"--template={TEMPLATE}", "--no-browser", f"--port={args.port}",
                "--Voila.port_retries=0", f"--Voila.ip={args.ip}", f"--Voila.token={token}",
                # A reload starts a new kernel: the old page's is ended once idle and disconnected.
                "--MappingKernelManager.cull_idle_timeout=900", "--MappingKernelManager.cull_interval=60"]

@@ -27,6 +27,8 @@ from .session import AnnotationSession
 
 CONFIG_VARIABLE = "ACTIVELOC_ANNOTATE"
 NOTEBOOK = Path(__file__).parent / "annotate.ipynb"  # what Voila renders: it calls annotator_app()
+# Voila's lab template without its CDN stylesheets, in a Jupyter data folder: <TEMPLATES>/voila/templates/<TEMPLATE>.
+TEMPLATES, TEMPLATE = Path(__file__).parent, "activeloc"
 
 
 def _no_displays():
