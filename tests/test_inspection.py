@@ -8,7 +8,7 @@ import pytest
 
 from activeloc.active.histograms import entropies
 from activeloc.experiments import make_cells, run_grid
-from activeloc.experiments.inspection import NotReplayable, inspect_step, list_runs, side_by_side
+from activeloc.experiments.inspection import NotReplayable, grid_folders, inspect_step, list_runs, side_by_side
 from conftest import write_dataset_folder
 
 SELECTORS = ["random", "uncertainty", "mcle", "lal", "uncertainty-diverse", "mcle-per-second"]
@@ -104,7 +104,7 @@ def test_what_cannot_be_replayed_says_why(grid, tmp_path):
         inspect_step(copy, run_id, 0)
 
 
-def test_the_inspector_widget_opens_a_clicked_videos_timeline(grid):
+def test_the_inspector_widget_opens_a_clicked_videos_timeline(grid, tmp_path):
     from activeloc.ui import RunInspector
 
     _, out = grid
@@ -130,3 +130,19 @@ def test_the_inspector_widget_opens_a_clicked_videos_timeline(grid):
     rnd = RunInspector(out, run_id=runs["random", 0.0])
     rnd.open_video(rnd.inspection.video_ids[0])
     assert "a random draw" in rnd.detail.value and "evidence" not in [ln["name"] for ln in rnd.timeline.lanes]
+    # Several folders (testbeds, experiments), picked in the first box; one without runs says so.
+    several = RunInspector({"simulated/grid": out, "elsewhere/none": tmp_path / "none"}, run_id=runs["lal", 0.0])
+    assert several.inspection.selector_name == "lal" and several.folder_box.value == "simulated/grid"
+    several.folder_box.value = "elsewhere/none"
+    assert "no replayable run" in several.status.value and several.batch.children == ()
+    several.folder_box.value = "simulated/grid"
+    assert several.inspection.selector_name == list_runs(out)["selector"].iloc[0] and len(several.batch.children) > 2
+
+
+def test_grid_folders_are_every_testbeds_kept_grids(tmp_path):
+    for folder in ("data/processed/experiments/selection-ablation/cells", "data/processed/experiments/no-cells",
+                   "data/processed/experiments-kinetics/batch-size/cells"):
+        (tmp_path / folder).mkdir(parents=True)
+    assert grid_folders(tmp_path) == {
+        "simulated/selection-ablation": tmp_path / "data/processed/experiments/selection-ablation",
+        "kinetics/batch-size": tmp_path / "data/processed/experiments-kinetics/batch-size"}

@@ -3,7 +3,7 @@
 from .bootstraps import bootstrap_report, bootstrapped_selector, selector_artefact
 from .grid import cell_id, make_cells, run_cell, run_grid
 from .inputs import DatasetChanged, StudyData, load_study_data
-from .inspection import NotReplayable, StepInspection, find_run, inspect_step, list_runs, side_by_side
+from .inspection import NotReplayable, StepInspection, find_run, grid_folders, inspect_step, list_runs, side_by_side
 from .parallel import parallel_backend
 from .storage import read_table
 from .studies import (SelectionStudy, attention_transfer, full_data_reference, learning_curve, selection_study,
@@ -14,4 +14,4 @@ __all__ = ["DatasetChanged", "SelectionStudy", "StudyData", "attention_transfer"
            "bootstrapped_selector", "cell_id", "full_data_reference", "learning_curve", "load_study_data", "stage_ablation",
            "make_cells", "parallel_backend", "read_table", "run_cell", "run_grid", "selection_study",
            "selector_artefact", "WorldsStudy", "build_world", "world_checks", "world_grid", "worlds_study",
-           "NotReplayable", "StepInspection", "find_run", "inspect_step", "list_runs", "side_by_side"]
+           "NotReplayable", "StepInspection", "find_run", "grid_folders", "inspect_step", "list_runs", "side_by_side"]

@@ -23,6 +23,7 @@ import pandas as pd
 from ..core.errors import InputError
 from ..core.fingerprint import code_fingerprint
 from ..data.dataset import dataset_fingerprint
+from ..data.testbeds import TESTBEDS, testbed_dirs
 from .grid import cell_loop, study_data
 
 RUN_COLUMNS = ["run_id", "selector", "seed", "batch_size", "noise", "steps", "replayable", "why_not"]
@@ -30,6 +31,18 @@ RUN_COLUMNS = ["run_id", "selector", "seed", "batch_size", "noise", "steps", "re
 
 class NotReplayable(InputError, ValueError):
     """A run that cannot be replayed here (unknown, its dataset changed, or other code)."""
+
+
+def grid_folders(root: Path | None = None) -> dict[str, Path]:
+    """Every grid folder of every testbed that kept its runs' cells, as ``{"<testbed>/<folder>": path}``
+    (``simulated/selection-ablation``: 03's runs on the default testbed)."""
+    found = {}
+    for testbed in TESTBEDS:
+        experiments = testbed_dirs(testbed, root)["experiments"]
+        for folder in sorted(experiments.iterdir()) if experiments.is_dir() else []:
+            if (folder / "cells").is_dir():
+                found[f"{testbed}/{folder.name}"] = folder
+    return found
 
 
 def list_runs(out_dir: str | os.PathLike) -> pd.DataFrame:
@@ -50,8 +63,8 @@ def list_runs(out_dir: str | os.PathLike) -> pd.DataFrame:
         rows.append({"run_id": run_id, "selector": cell["selector"], "seed": cell["seed"],
                      "batch_size": cell["batch_size"], "noise": cell["noise"], "steps": steps,
                      "replayable": why_not is None, "why_not": why_not or ""})
-    return pd.DataFrame(rows, columns=RUN_COLUMNS).sort_values(["selector", "batch_size", "noise", "seed"],
-                                                               ignore_index=True)
+    return pd.DataFrame(rows, columns=RUN_COLUMNS).astype({"replayable": bool}).sort_values(
+        ["selector", "batch_size", "noise", "seed"], ignore_index=True)
 
 
 def find_run(runs: pd.DataFrame, selector: str, seed: int, *, noise: float = 0.0, batch_size: int | None = None) -> str:

@@ -12,8 +12,6 @@ selector gave it: in the table, the evidence columns that differ between the bat
 from __future__ import annotations
 
 import html
-import os
-
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
@@ -79,26 +77,27 @@ def evidence_html(row: pd.Series) -> str:
 
 
 class RunInspector(widgets.VBox):
-    """Runs of the grid folder ``out_dir`` (those still replayable), one step at a time.
+    """The replayable runs of a grid folder, one step at a time.
 
-    ``run_id`` and ``compare`` preselect the run and the one beside it (None: the first run, none
-    beside it); ``step`` the selection step. ``inspection`` and ``compared`` hold the current
-    :class:`~activeloc.experiments.inspection.StepInspection` s, ``timeline`` the open video's
-    timeline (None before a click).
+    ``folders``: a grid folder, or several by name (e.g.
+    :func:`~activeloc.experiments.inspection.grid_folders`: every testbed's), picked in the first
+    box. ``folder``, ``run_id`` and ``compare`` preselect the folder, the run and the one beside it
+    (None: the first folder and run, none beside it); ``step`` the selection step. ``inspection``
+    and ``compared`` hold the current :class:`~activeloc.experiments.inspection.StepInspection` s,
+    ``timeline`` the open video's timeline (None before a click).
     """
 
-    def __init__(self, out_dir: str | os.PathLike, *, run_id: str | None = None, compare: str | None = None,
+    def __init__(self, folders, *, folder: str | None = None, run_id: str | None = None, compare: str | None = None,
                  step: int = 0, width: int = 900):
-        self.out_dir, self.width = out_dir, width
-        runs = list_runs(out_dir)
-        self.runs = runs[runs["replayable"]].set_index("run_id")
-        if self.runs.empty:
-            raise ValueError(f"{out_dir}: no replayable run (run the grid first; list_runs says why not)")
-        options = [(_run_label(run), rid) for rid, run in self.runs.iterrows()]
-        self.run_box = widgets.Dropdown(options=options, value=run_id or options[0][1], description="Run",
-                                        layout=widgets.Layout(width="420px"))
-        self.compare_box = widgets.Dropdown(options=[("none", None)] + options, value=compare, description="Beside",
-                                            layout=widgets.Layout(width="420px"))
+        self.folders = dict(folders) if isinstance(folders, dict) else {str(folders): folders}
+        if not self.folders:
+            raise ValueError("no grid folder to inspect (run a grid first: notebook 03 writes one)")
+        self.width = width
+        wide = widgets.Layout(width="420px")
+        self.folder_box = widgets.Dropdown(options=list(self.folders), value=folder or next(iter(self.folders)),
+                                           description="Runs of", layout=wide)
+        self.run_box = widgets.Dropdown(description="Run", layout=wide)
+        self.compare_box = widgets.Dropdown(description="Beside", layout=wide)
         self.step_box = widgets.BoundedIntText(value=step, min=0, description="Step", layout=widgets.Layout(width="160px"))
         self.status = widgets.HTML()
         self.batch = widgets.VBox(layout=widgets.Layout(flex="0 0 auto"))
@@ -108,16 +107,43 @@ class RunInspector(widgets.VBox):
         self.timeline_box = widgets.VBox()
         self.inspection = self.compared = self.timeline = None
         self._cache: dict = {}
-        super().__init__([widgets.HTML(STYLE), widgets.HBox([self.run_box, self.step_box]), self.compare_box, self.status,
+        self._loading = False
+        super().__init__([widgets.HTML(STYLE), self.folder_box, widgets.HBox([self.run_box, self.step_box]),
+                          self.compare_box, self.status,
                           widgets.HBox([self.batch, self.beside], layout=widgets.Layout(overflow="auto")),
                           self.detail_title, self.detail, self.timeline_box])
         self.add_class("activeloc-inspector")
+        self.folder_box.observe(lambda _: self._load(), "value")
         for box in (self.run_box, self.compare_box, self.step_box):
-            box.observe(lambda _: self.show(), "value")
+            box.observe(lambda _: None if self._loading else self.show(), "value")
+        self._load(run_id, compare)
+
+    @property
+    def out_dir(self):
+        return self.folders[self.folder_box.value]
+
+    def _load(self, run_id: str | None = None, compare: str | None = None) -> None:
+        """The chosen folder's replayable runs in the boxes, then its first (or ``run_id``) shown."""
+        runs = list_runs(self.out_dir)
+        self.runs = runs[runs["replayable"]].set_index("run_id")
+        options = [(_run_label(run), rid) for rid, run in self.runs.iterrows()]
+        self._loading = True
+        try:
+            self.run_box.options = options
+            self.compare_box.options = [("none", None)] + options
+            self.run_box.value = run_id or (options[0][1] if options else None)
+            self.compare_box.value = compare
+        finally:
+            self._loading = False
+        if self.runs.empty:
+            why = sorted(set(runs["why_not"])) if len(runs) else ["no run kept its cell here"]
+            self.status.value = f"no replayable run in {html.escape(str(self.out_dir))}: {html.escape('; '.join(why))}"
+            self.batch.children = self.beside.children = self.timeline_box.children = ()
+            return
         self.show()
 
     def _inspect(self, run_id: str, step: int):
-        key = (run_id, step)
+        key = (self.folder_box.value, run_id, step)
         if key not in self._cache:
             self._cache[key] = inspect_step(self.out_dir, run_id, step)
         return self._cache[key]
