@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import time
 
-import anywidget
 import ipywidgets as widgets
 import traitlets
 
 from ..active.oracles import AnnotationQueue
 from ..core.errors import one_line
 from .annotation import AnnotationModel, DraftStore, SubmitRefused
-from .timeline import STATIC
+from .timeline import CanvasWidget
 
 # Key (as the script names it: modifiers "ctrl+", "shift+" with ctrl, then the key in lower case,
 # "space" for the space bar) -> operation. "play" and "seek" the script handles itself.
@@ -42,17 +41,13 @@ SHORTCUTS = {
 SCRIPT_OPS = {"play", "seek"}
 
 
-class AnnotatorWidget(anywidget.AnyWidget):
+class AnnotatorWidget(CanvasWidget):
     """The editable timeline: ``segments`` (``{"t0", "t1", "label"}`` each, the model's, read-only
-    for the script), ``selected`` (an index, -1 for none), ``playhead`` and ``playing``,
-    ``video_url`` (a local video's URL, "" for none), ``flagged`` (indices validation flags)."""
+    for the script) below the context ``lanes``, ``selected`` (an index, -1 for none), ``playhead``
+    and ``playing``, ``video_url`` (a local video's URL, "" for none), ``flagged`` (indices
+    validation flags)."""
 
-    _esm = STATIC / "timeline.js"
-    _css = STATIC / "timeline.css"
     mode = traitlets.Unicode("annotator").tag(sync=True)
-    video_id = traitlets.Unicode("").tag(sync=True)
-    duration = traitlets.Float(1.0).tag(sync=True)
-    lanes = traitlets.List(traitlets.Dict()).tag(sync=True)  # context lanes above the editable one
     segments = traitlets.List(traitlets.Dict()).tag(sync=True)
     flagged = traitlets.List(traitlets.Int()).tag(sync=True)
     selected = traitlets.Int(-1).tag(sync=True)
@@ -61,9 +56,6 @@ class AnnotatorWidget(anywidget.AnyWidget):
     video_url = traitlets.Unicode("").tag(sync=True)
     shortcuts = traitlets.Dict(SHORTCUTS).tag(sync=True)
     nudge = traitlets.Float(0.5).tag(sync=True)
-    view = traitlets.List(traitlets.Float(), default_value=[]).tag(sync=True)
-    render_ms = traitlets.Float(-1.0).tag(sync=True)
-    width = traitlets.Int(900).tag(sync=True)
 
 
 class AnnotationPanel(widgets.VBox):

@@ -44,20 +44,26 @@ def lane(name: str, kind: str, t0, t1, value=None, label=None, info=None) -> dic
     return out
 
 
-class TimelineWidget(anywidget.AnyWidget):
-    """One video's lanes; ``selected`` is ``{"lane": name, "index": i}`` after a click (else None);
-    ``view`` the visible ``[t0, t1]`` (zoom and pan write it; set it to zoom from Python)."""
+class CanvasWidget(anywidget.AnyWidget):
+    """What both of the script's modes share: one video (``video_id``, ``duration``), its lanes,
+    the visible ``view`` ``[t0, t1]`` (zoom and pan write it; set it to zoom from Python), the
+    canvas ``width`` and the milliseconds of the last full render (``render_ms``)."""
 
     _esm = STATIC / "timeline.js"
     _css = STATIC / "timeline.css"
-    mode = traitlets.Unicode("timeline").tag(sync=True)
     video_id = traitlets.Unicode("").tag(sync=True)
     duration = traitlets.Float(1.0).tag(sync=True)
     lanes = traitlets.List(traitlets.Dict()).tag(sync=True)
     view = traitlets.List(traitlets.Float(), default_value=[]).tag(sync=True)
-    selected = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
     render_ms = traitlets.Float(-1.0).tag(sync=True)
     width = traitlets.Int(900).tag(sync=True)
+
+
+class TimelineWidget(CanvasWidget):
+    """One video's lanes; ``selected`` is ``{"lane": name, "index": i}`` after a click (else None)."""
+
+    mode = traitlets.Unicode("timeline").tag(sync=True)
+    selected = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
 
     def selected_segment(self) -> dict | None:
         """The clicked segment's columns (``t0``, ``t1``, and ``value``/``label``/``info`` where its
