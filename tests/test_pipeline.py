@@ -143,6 +143,7 @@ def test_pipeline_tiny(project, capfd):
     assert len(checks) == 3 and (checks["average_mAP"] > 0).all()
     assert (project / "reports" / "figures" / "worlds.png").stat().st_size > 10_000
     assert "## Worlds" in (project / "reports" / "SUMMARY.md").read_text()
+    assert "## Ablations and diverse batches" in summary and "## Diverse batches against batch size" in summary
     # 10: step 1 of 03's MCLE and Uncertainty runs (seed 0) replayed, as recorded, with their evidence.
     inspected = pd.read_csv(tables / "inspector_step.csv")
     assert set(inspected["selector"]) == {"mcle", "uncertainty"} and (inspected["step"] == 1).all()

@@ -41,6 +41,11 @@ SECTIONS = [
      ["selector", "aulc", "aulc_diff_vs_random", "ratio_to_80pct", "runs", "runs_never_80pct"],
      "AULC and labelled ratio to reach 80 % of full mAP (a run that never does is censored at its last ratio); "
      f"{PAIRED}; 95 % intervals over seeds"),
+    ("Ablations and diverse batches", "03-selection-ablation", "selection_variants_vs_partner",
+     ["selector", "partner", "aulc_diff_vs_partner", "ratio_to_80pct_diff_vs_partner", "pairs"],
+     "MCLE's two terms alone and every selector's diversity-aware batch, each minus its partner (the selector it "
+     "ablates or wraps) on the same seed, paired Student-t interval; on a Selection subsample (03's `variant_*` "
+     "parameters)"),
     ("Full-data reference", "03-selection-ablation", "selection_reference", None,
      "average mAP of full-data training per seed"),
     ("Annotation cost", "03-selection-ablation", "annotation_cost",
@@ -54,6 +59,9 @@ SECTIONS = [
      "class-agnostic attention mAP on Testing"),
     ("Figure 3 centre", "04-batch-size", "batch_size", ["selector", "batch_size", "aulc", "aulc_diff_vs_random", "runs"],
      f"AULC against batch size; {PAIRED}"),
+    ("Diverse batches against batch size", "04-batch-size", "batch_size_diverse",
+     ["selector", "partner", "batch_size", "aulc_diff_vs_partner", "pairs"],
+     "each diverse variant minus its plain selector on the same seed, per batch size; paired Student-t interval"),
     ("Figure 3 right", "05-noisy-oracle", "noise", ["selector", "noise", "aulc", "aulc_diff_vs_random", "runs"],
      f"AULC against oracle noise; {PAIRED}"),
     ("Worlds: checks", "06-worlds", "worlds_checks", None,
