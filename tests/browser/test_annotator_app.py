@@ -6,23 +6,18 @@ survive a reload. And the timeline script draws 1,000 candidates in under 200 ms
 One server for the module (its tests run in order on one worker and share its queue); each
 measured time is printed (`pytest -s`) and kept in the test's report (record_property)."""
 import json
-import os
 import secrets
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from conftest import ROOT, write_dataset_folder
+from servers import CHROMIUM, free_port, served
 
-CHROMIUM = Path("/usr/bin/chromium")
 FIGURES = ROOT / "reports" / "figures" / "ui"  # the tests' own record, kept for README
 BATCH = 3
 RENDER_TARGET_MS = 200  # the issue's target for 1,000 candidates
@@ -38,12 +33,6 @@ EDIT_LANE_Y = 24 + 12  # px below the canvas's top: inside the annotation lane (
 LEFT = 110  # px: the lane names' column
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(url):
     """(status, Location header) of a GET that follows no redirect."""
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -56,34 +45,6 @@ def get(url):
         return exc.code, exc.headers.get("Location")
 
 
-@contextmanager
-def served(cmd, port, log_path, env=None):
-    """Run a server command until it answers on ``port`` (its login page); ended with SIGTERM."""
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if server.poll() is not None:
-                    pytest.fail(f"{cmd[2]} exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    get(f"{url}/login")
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"no answer on {url}:\n{log_path.read_text()[-3000:]}")
-                    time.sleep(0.3)
-            yield url
-        finally:
-            server.terminate()  # SIGTERM: the command ends Voila, which shuts its kernels down
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """`activeloc annotate` on a 300-video dataset, batches of 3, a known token."""
@@ -92,7 +53,8 @@ def app(tmp_path_factory):
     port, token, queue = free_port(), secrets.token_hex(16), tmp / "queue.jsonl"
     cmd = [sys.executable, "-m", "activeloc.cli", "annotate", "--dataset", str(folder), "--queue", str(queue),
            "--batch-size", str(BATCH), "--port", str(port), "--token", token]
-    with served(cmd, port, tmp / "annotate.log") as url:
+    url = f"http://127.0.0.1:{port}"
+    with served(cmd, lambda: get(f"{url}/login"), tmp / "annotate.log"):  # SIGTERM ends Voila and its kernels
         yield SimpleNamespace(url=url, token=token, queue=queue, log=tmp / "annotate.log")
 
 

@@ -3,24 +3,19 @@ the user switches the parameters cell to the tiny profile, runs all cells and se
 them an error. The run inspector: notebook 10 runs on a small grid's runs, and a click on a video of
 the chosen batch opens that video's timeline."""
 import json
-import os
 import re
 import secrets
-import socket
-import subprocess
 import sys
-import time
 import tomllib
 import urllib.request
-from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from conftest import ROOT, write_dataset_folder
+from servers import CHROMIUM, free_port, served
 
-CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = "notebooks/01-dataset.ipynb"
 KERNEL = "Python 3 (activeloc)"
 SCREENSHOTS = ROOT / "reports" / "figures" / "ui"  # the tests' own record, kept for README
@@ -47,12 +42,6 @@ PROBLEMS = ('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.error
             '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]')
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def lab(project, tmp_path):
     """JupyterLab from this venv, rooted at the copy and opening on notebooks/ as `make lab` does."""
@@ -61,38 +50,20 @@ def lab(project, tmp_path):
     news = state / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text('{"fetchNews": "false"}')  # no "official Jupyter news?" toast over the screenshot
-    log_path = tmp_path / "jupyterlab.log"
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser",
            "--ServerApp.allow_root=True", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={project}",
            "--LabApp.default_url=/lab/tree/notebooks",
            f"--LabApp.user_settings_dir={state / 'settings'}", f"--LabApp.workspaces_dir={state / 'workspaces'}"]
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
     url = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if server.poll() is not None:
-                    pytest.fail(f"JupyterLab exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    request = urllib.request.Request(f"{url}/api/status", headers={"Authorization": f"token {token}"})
-                    with urllib.request.urlopen(request, timeout=5):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"JupyterLab did not answer on {url}:\n{log_path.read_text()[-3000:]}")
-                    time.sleep(0.5)
-            yield SimpleNamespace(url=url, token=token, root=project)
-        finally:
-            server.terminate()  # SIGTERM: the server shuts its kernels down before it exits
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+
+    def answers():
+        request = urllib.request.Request(f"{url}/api/status", headers={"Authorization": f"token {token}"})
+        urllib.request.urlopen(request, timeout=5).close()
+
+    with served(cmd, answers, tmp_path / "jupyterlab.log", env={"JUPYTER_RUNTIME_DIR": str(state / "runtime")}):
+        yield SimpleNamespace(url=url, token=token, root=project)
 
 
 def open_notebook(page, lab, notebook: str):
