@@ -205,9 +205,10 @@ class ActiveLearningLoop:
         if not self._seeded():
             raise ValueError(f"replay needs the run's integer random_state, got {self.random_state!r}")
         steps = sorted(set(selections["step"]))
-        if steps != list(range(len(steps))) or not 0 <= step <= len(steps):
-            raise ValueError(f"the run selected at steps 0 to {len(steps) - 1}, not at step {step}"
-                             if steps == list(range(len(steps))) else f"the recorded steps {steps} are not 0, 1, 2, ...")
+        if steps != list(range(len(steps))):
+            raise ValueError(f"the recorded steps {steps} are not 0, 1, 2, ...")
+        if not 0 <= step <= len(steps):
+            raise ValueError(f"the run selected at steps 0 to {len(steps) - 1}, not at step {step}")
         seed = int(self.random_state)
         labelled, annotations, localizer = self._initial(selection, seed)
         for earlier in steps[:step]:
