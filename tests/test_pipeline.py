@@ -143,6 +143,10 @@ def test_pipeline_tiny(project, capfd):
     assert len(checks) == 3 and (checks["average_mAP"] > 0).all()
     assert (project / "reports" / "figures" / "worlds.png").stat().st_size > 10_000
     assert "## Worlds" in (project / "reports" / "SUMMARY.md").read_text()
+    verdicts = pd.read_csv(tables / "worlds_conclusions.csv")  # the one claim two selectors make, in three worlds
+    assert verdicts["claim"].tolist() == ["mcle > random"] and verdicts.loc[0, "worlds"] == 3
+    assert len(pd.read_csv(tables / "worlds_claims.csv")) == 3
+    assert "## Worlds: the paper's conclusions" in (project / "reports" / "SUMMARY.md").read_text()
     assert "## Ablations and diverse batches" in summary and "## Diverse batches against batch size" in summary
     # 10: step 1 of 03's MCLE and Uncertainty runs (seed 0) replayed, as recorded, with their evidence.
     inspected = pd.read_csv(tables / "inspector_step.csv")

@@ -1,0 +1,71 @@
+"""Which of the paper's conclusions hold in every simulated world (notebook 06), and which depend on it.
+
+The paper ranks its selectors LAL, MCLE, Uncertainty, Random (section 4.2, Figure 3 left: 35 %, 38 %,
+42 % and 65 % of Selection labelled to reach 80 % of full mAP). Each ordered pair of that ranking is a
+claim, "a beats b": a's AULC above b's. In each world a claim gets the paired difference a - b (runs
+on the same seed, hence the same initial labelled set) with its Student-t interval over seeds; across
+the worlds, a verdict read from those intervals alone.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..evaluation.curves import PAIR_KEYS, paired_differences
+
+PAPER_RANKING = ("lal", "mcle", "uncertainty", "random")
+CLAIM_COLUMNS = ["claim", "better", "worse", "world", "diff_mean", "diff_ci_low", "diff_ci_high", "pairs"]
+
+
+def claims_per_world(per_run: pd.DataFrame, ranking=PAPER_RANKING, level: float = 0.95) -> pd.DataFrame:
+    """Per claim ``"<better> > <worse>"`` (every ordered pair of ``ranking`` whose selectors both ran)
+    and world: the mean AULC difference better - worse over seeds with its paired Student-t interval.
+
+    ``per_run``: one row per run with ``world``, ``run_id``, ``selector``, ``aulc`` and the pair keys
+    (06's ``worlds_runs.csv``; the default world, listed once under every knob, counts once)."""
+    runs = per_run.drop_duplicates(["world", "run_id"])
+    worlds = list(dict.fromkeys(runs["world"]))
+    present = [s for s in ranking if s in set(runs["selector"])]
+    parts = []
+    for i, better in enumerate(present):
+        for worse in present[i + 1:]:
+            pair = runs[runs["selector"].isin([better, worse])]
+            diffs = paired_differences(pair, by="world", baseline=worse, columns=["aulc"],
+                                       keys=(*PAIR_KEYS, "world"), level=level)
+            name = f"aulc_diff_vs_{worse}"
+            own = diffs[diffs["selector"] == better].rename(columns={
+                f"{name}_mean": "diff_mean", f"{name}_ci_low": "diff_ci_low", f"{name}_ci_high": "diff_ci_high"})
+            own = own.assign(claim=f"{better} > {worse}", better=better, worse=worse,
+                             order=own["world"].map(worlds.index)).sort_values("order")
+            parts.append(own[CLAIM_COLUMNS])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CLAIM_COLUMNS)
+
+
+def _verdict(n: int, above: int, below: int, positive: int) -> str:
+    if above == n:
+        return "holds in every world"
+    if below == n:
+        return "reversed in every world"
+    if positive == n:
+        return f"same direction in every world; interval above 0 in {above} of {n}"
+    if positive == 0:
+        return f"reversed direction in every world; interval below 0 in {below} of {n}"
+    return "depends on the world"
+
+
+def conclusions(claims: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim of :func:`claims_per_world`: in how many worlds its interval lies above 0
+    (``holds``), below 0 (``reversed``) or covers 0 (``undecided``), in how many its mean difference
+    is positive, the smallest and largest mean, the worlds where it does not hold, and a verdict:
+    "holds in every world", "reversed in every world", "same direction in every world" (every mean
+    positive, not every interval above 0), "reversed direction in every world", or "depends on the world"."""
+    rows = []
+    for claim, grp in claims.groupby("claim", sort=False):
+        n, above, below = len(grp), int((grp["diff_ci_low"] > 0).sum()), int((grp["diff_ci_high"] < 0).sum())
+        positive = int((grp["diff_mean"] > 0).sum())
+        rows.append({"claim": claim, "better": grp["better"].iloc[0], "worse": grp["worse"].iloc[0], "worlds": n,
+                     "holds": above, "reversed": below, "undecided": n - above - below, "mean_positive": positive,
+                     "diff_min": grp["diff_mean"].min(), "diff_max": grp["diff_mean"].max(),
+                     "verdict": _verdict(n, above, below, positive),
+                     "not_holding_in": ", ".join(grp.loc[~(grp["diff_ci_low"] > 0), "world"])})
+    return pd.DataFrame(rows)
