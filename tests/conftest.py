@@ -27,8 +27,9 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.realdata)
-    # Longest first: `make test`'s two workers take work in collection order, and the notebook group (one
-    # worker, about 5 minutes) collected late left the other worker idle for minutes at the end.
+    # Longest first: after the groups (xdist sends the largest first), the workers take single tests in
+    # collection order, and a slow one collected late (a signal test, a browser test) kept one worker
+    # busy for minutes while the other idled.
     items.sort(key=_schedule_rank)  # stable: file order within a rank, the same on every worker
 
 

@@ -50,8 +50,8 @@ def test_each_claim_is_the_paired_difference_per_world_with_its_t_interval():
     assert claims.groupby("claim", sort=False)["world"].apply(list).tolist() == [
         ["default", "confusion-high", "submodes-high"]] * 3
     assert (claims["pairs"] == 3).all()
-    worlds = {"default": DEFAULT, "confusion-high": None, "submodes-high": None}
-    by_world = {w: PER_RUN[PER_RUN["world"] == w].drop_duplicates("run_id") for w in worlds}
+    by_world = {w: PER_RUN[PER_RUN["world"] == w].drop_duplicates("run_id")
+                for w in ("default", "confusion-high", "submodes-high")}
     for row in claims.itertuples():
         runs_here = by_world[row.world].set_index(["selector", "seed"])["aulc"]
         diffs = [runs_here[row.better, s] - runs_here[row.worse, s] for s in SEEDS]
@@ -64,15 +64,15 @@ def test_verdicts_read_the_intervals_of_every_world():
     # (diffs 0.01, 0.01, 0.03).
     mcle = verdicts.loc["mcle > random"]
     assert (mcle["worlds"], mcle["holds"], mcle["reversed"], mcle["undecided"], mcle["mean_positive"]) == (3, 2, 0, 1, 3)
-    assert mcle["verdict"] == "same direction in every world; interval above 0 in 2 of 3"
+    assert mcle["verdict"] == "never reversed; holds in 2 of 3"
     assert mcle["not_holding_in"] == "submodes-high"
     # Uncertainty over Random: above in the default world, below in confusion-high, undecided in submodes-high.
     unc = verdicts.loc["uncertainty > random"]
     assert (unc["holds"], unc["reversed"], unc["undecided"]) == (1, 1, 1)
-    assert unc["verdict"] == "depends on the world"
+    assert unc["verdict"] == "depends on the world: holds in 1, reversed in 1 of 3"
     assert unc["diff_min"] == pytest.approx(-0.09) and unc["diff_max"] == pytest.approx(0.025)
     # MCLE over Uncertainty: +0.068, +0.147, +0.007 on average; the last interval covers 0.
-    assert verdicts.loc["mcle > uncertainty", "verdict"] == "same direction in every world; interval above 0 in 2 of 3"
+    assert verdicts.loc["mcle > uncertainty", "verdict"] == "never reversed; holds in 2 of 3"
 
 
 @pytest.mark.parametrize("shift, verdict", [(0.05, "holds in every world"), (-0.05, "reversed in every world")])
@@ -82,14 +82,17 @@ def test_a_claim_that_holds_or_fails_everywhere(shift, verdict):
                     for level in ("low", "default", "high")})
     row = conclusions(claims_per_world(per_run)).iloc[0]
     assert row["claim"] == "mcle > random" and row["worlds"] == 3 and row["verdict"] == verdict
+    assert row["not_holding_in"] == ("none" if shift > 0 else "confusion-low, default, confusion-high")
 
 
-def test_reversed_direction_everywhere_without_every_interval_below_zero():
+def test_a_claim_reversed_in_one_world_and_undecided_in_the_other_never_holds():
     base = [0.70, 0.72, 0.71]
+    # The same difference on every seed: an interval of width 0, below 0.
     per_run = runs({("confusion", "low"): {"random": base, "lal": [b - 0.05 for b in base]},
                     ("confusion", "high"): {"random": base, "lal": [b - d for b, d in zip(base, [0.05, -0.01, 0.02])]}})
     row = conclusions(claims_per_world(per_run)).iloc[0]
-    assert row["verdict"] == "reversed direction in every world; interval below 0 in 1 of 2"
+    assert (row["holds"], row["reversed"], row["undecided"], row["mean_positive"]) == (0, 1, 1, 0)
+    assert row["verdict"] == "never holds; reversed in 1 of 2"
 
 
 def test_the_paper_ranking_orders_every_pair_and_a_missing_partner_is_an_error():
@@ -98,6 +101,17 @@ def test_the_paper_ranking_orders_every_pair_and_a_missing_partner_is_an_error()
     claims = claims_per_world(everyone)
     assert list(claims["claim"]) == [f"{a} > {b}" for a, b in itertools.combinations(PAPER_RANKING, 2)]
     # Identical runs: a difference of exactly 0, in no direction.
-    assert conclusions(claims)["undecided"].eq(1).all()
+    verdicts = conclusions(claims)
+    assert verdicts["undecided"].eq(1).all() and verdicts["mean_positive"].eq(0).all()
+    assert verdicts["verdict"].eq("undecided in every world").all()
     with pytest.raises(ValueError, match="seed 2"):
         claims_per_world(everyone[~((everyone["selector"] == "mcle") & (everyone["seed"] == 2))])
+
+
+def test_one_seed_gives_no_interval_and_one_selector_no_claim():
+    per_run = runs({("confusion", level): {"random": [0.70], "mcle": [0.75]} for level in ("low", "high")})
+    row = conclusions(claims_per_world(per_run)).iloc[0]
+    assert (row["no_interval"], row["undecided"], row["mean_positive"]) == (2, 0, 2)
+    assert row["verdict"] == "no interval (one seed per world)"
+    alone = runs({("confusion", "low"): {"random": [0.70, 0.71, 0.72]}})
+    assert claims_per_world(alone).empty and conclusions(claims_per_world(alone)).columns[0] == "claim"

@@ -71,11 +71,12 @@ SECTIONS = [
      ["knob", "level", "selector", "aulc_diff_vs_random", "runs"],
      f"each world knob moved to low and high, one at a time (`default`: every knob at its default); {PAIRED}"),
     ("Worlds: the paper's conclusions", "06-worlds", "worlds_conclusions",
-     ["claim", "worlds", "holds", "reversed", "undecided", "diff_min", "diff_max", "verdict", "not_holding_in"],
+     ["claim", "worlds", "holds", "reversed", "undecided", "no_interval", "diff_min", "diff_max", "verdict",
+      "not_holding_in"],
      "each ordered pair of the paper's ranking (LAL, MCLE, Uncertainty, Random) as a claim \"a beats b\": the worlds "
      "where its AULC difference, paired by seed, has a 95 % Student-t interval above 0 (`holds`), below 0 "
-     "(`reversed`) or covering 0, its smallest and largest mean over the worlds, and the verdict "
-     "(`activeloc.reporting.conclusions`)"),
+     "(`reversed`) or covering 0 (one seed: no interval), its smallest and largest mean over the worlds, and "
+     "the verdict (`activeloc.reporting.conclusions`)"),
     ("Kinetics campaign", "07-kinetics-campaign", "kinetics_campaign_summary",
      ["selector", "runs", "videos", "annotator_hours", "map_at_budget", "map_at_budget_diff_vs_random", "aulc_videos",
       "aulc_videos_diff_vs_random", "aulc_hours", "aulc_hours_diff_vs_random"],
