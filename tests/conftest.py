@@ -27,9 +27,10 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.realdata)
-    # Longest first: after the groups (xdist sends the largest first), the workers take single tests in
-    # collection order, and a slow one collected late (a signal test, a browser test) kept one worker
-    # busy for minutes while the other idled.
+    # Longest first. xdist sends groups by their number of tests, ties in collection order: the notebook
+    # group (the longest by time, about 5 minutes) goes ahead of any group of as many tests. Single tests go
+    # in collection order, and a slow one collected late (a signal test, a browser test) kept one worker
+    # busy while the other idled.
     items.sort(key=_schedule_rank)  # stable: file order within a rank, the same on every worker
 
 
