@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from activeloc.evaluation.curves import (aggregate, mean_ci, paired_difference_curve, paired_differences,
-                                         summarize_runs, with_fraction_of_full)
+from activeloc.evaluation.curves import (aggregate, mean_ci, paired_against, paired_difference_curve,
+                                         paired_differences, summarize_runs, with_fraction_of_full)
 from activeloc.experiments import SelectionStudy
 from activeloc.reporting.plots import plot_fig3_left
 
@@ -44,6 +44,16 @@ def test_paired_differences_hand_case_of_three_seeds():
     assert x["pairs"] == 3
     # The baseline against itself: exactly 0, interval 0 to 0, by t and by bootstrap.
     assert (paired.loc["random"].filter(like="_diff_vs_random_") == 0).all()
+
+
+def test_one_selector_against_two_partners():
+    runs = pd.concat([three_seeds(), three_seeds().query("selector == 'x'").assign(
+        selector="y", run_id=lambda f: f["run_id"] + "y", aulc=[0.61, 0.60, 0.58])], ignore_index=True)
+    table = paired_against(runs, [("x", "random"), ("x", "y")], columns=["aulc"])
+    assert table[["selector", "partner", "pairs"]].values.tolist() == [["x", "random", 3], ["x", "y", 3]]
+    assert table["aulc_diff_vs_partner_mean"].tolist() == pytest.approx([0.16 / 3, (0.04 + 0.06 + 0.04) / 3])
+    with pytest.raises(ValueError, match="'z'"):
+        paired_against(runs, [("x", "z")])
 
 
 def test_a_run_that_never_reaches_80pct_is_counted_and_censored_not_dropped():

@@ -203,6 +203,24 @@ def paired_differences(per_run: pd.DataFrame, by=(), *, baseline: str = "random"
     return pd.DataFrame(rows)
 
 
+def paired_against(per_run: pd.DataFrame, pairs, by=(), columns=("aulc", "ratio_to_80pct"), level: float = 0.95,
+                   keys=PAIR_KEYS) -> pd.DataFrame:
+    """Each ``(selector, partner)`` of ``pairs`` as the difference selector - partner between runs
+    paired on ``keys`` within each ``by`` group (:func:`paired_differences`): one row per pair and
+    group, with ``selector``, ``partner``, ``by``, ``pairs`` and ``<col>_diff_vs_partner_*``."""
+    by = [by] if isinstance(by, str) else list(by)
+    rows = []
+    for selector, partner in pairs:
+        runs = per_run[per_run["selector"].isin([selector, partner])]
+        diff = paired_differences(runs, by, baseline=partner, columns=list(columns), level=level, keys=keys)
+        diff = diff[diff["selector"] == selector].rename(
+            columns=lambda c: c.replace(f"_diff_vs_{partner}_", "_diff_vs_partner_"))
+        rows.append(diff.assign(partner=partner))
+    table = pd.concat(rows, ignore_index=True)
+    first = ["selector", "partner", *by, "pairs"]
+    return table[first + [c for c in table if c not in first]]
+
+
 def paired_difference_curve(curves: pd.DataFrame, *, baseline: str = "random", level: float = 0.95) -> pd.DataFrame:
     """Each selector's ``fraction_of_full`` minus the baseline's of the same seed (paired on
     :data:`PAIR_KEYS`) at the baseline's labelled ratios (linearly interpolated where a run's steps

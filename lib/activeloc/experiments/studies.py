@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from ..core.timing import timed
 from ..data.splits import draw_subset
-from ..evaluation.curves import aggregate, paired_differences, summarize_runs, with_fraction_of_full
+from ..evaluation.curves import aggregate, paired_against, paired_differences, summarize_runs, with_fraction_of_full
 from ..evaluation.detection import attention_map, evaluate_detections, evaluate_localizer
 from .bootstraps import bootstrap_report
 from .grid import make_cells, run_grid, study_data
@@ -142,19 +142,8 @@ class SelectionStudy:
     def against(self, partners: dict, by=(), columns=("aulc", "ratio_to_80pct")) -> pd.DataFrame:
         """Each selector of ``partners`` (name to the name it is compared with, e.g.
         ``{"uncertainty-diverse": "uncertainty"}``) minus its partner, paired by seed within each
-        ``by`` group (:func:`~activeloc.evaluation.curves.paired_differences`): one row per selector
-        and group, with ``partner``, ``pairs`` and ``<col>_diff_vs_partner_*``."""
-        by = [by] if isinstance(by, str) else list(by)
-        rows = []
-        for selector, partner in partners.items():
-            runs = self.per_run[self.per_run["selector"].isin([selector, partner])]
-            diff = paired_differences(runs, by, baseline=partner, columns=list(columns))
-            diff = diff[diff["selector"] == selector].rename(
-                columns=lambda c: c.replace(f"_diff_vs_{partner}_", "_diff_vs_partner_"))
-            rows.append(diff.assign(partner=partner))
-        table = pd.concat(rows, ignore_index=True)
-        first = ["selector", "partner", *by, "pairs"]
-        return table[first + [c for c in table if c not in first]]
+        ``by`` group (:func:`~activeloc.evaluation.curves.paired_against`)."""
+        return paired_against(self.per_run, partners.items(), by, columns)
 
     def pairing(self, baseline: str = "random") -> str:
         """One line: how many seeds (paired runs) the intervals rest on."""

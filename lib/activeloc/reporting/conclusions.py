@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..evaluation.curves import PAIR_KEYS, paired_differences
+from ..evaluation.curves import PAIR_KEYS, paired_against
 
 PAPER_RANKING = ("lal", "mcle", "uncertainty", "random")
 CLAIM_COLUMNS = ["claim", "better", "worse", "world", "diff_mean", "diff_ci_low", "diff_ci_high", "pairs"]
@@ -27,21 +27,19 @@ def claims_per_world(per_run: pd.DataFrame, ranking=PAPER_RANKING, level: float 
     ``per_run``: one row per run with ``world``, ``run_id``, ``selector``, ``aulc`` and the pair keys
     (06's ``worlds_runs.csv``; the default world, listed once under every knob, counts once)."""
     runs = per_run.drop_duplicates(["world", "run_id"])
-    worlds = list(dict.fromkeys(runs["world"]))
     present = [s for s in ranking if s in set(runs["selector"])]
-    parts = []
-    for i, better in enumerate(present):
-        for worse in present[i + 1:]:
-            pair = runs[runs["selector"].isin([better, worse])]
-            diffs = paired_differences(pair, by="world", baseline=worse, columns=["aulc"],
-                                       keys=(*PAIR_KEYS, "world"), level=level)
-            name = f"aulc_diff_vs_{worse}"
-            own = diffs[diffs["selector"] == better].rename(columns={
-                f"{name}_mean": "diff_mean", f"{name}_ci_low": "diff_ci_low", f"{name}_ci_high": "diff_ci_high"})
-            own = own.assign(claim=f"{better} > {worse}", better=better, worse=worse,
-                             order=own["world"].map(worlds.index)).sort_values("order")
-            parts.append(own[CLAIM_COLUMNS])
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CLAIM_COLUMNS)
+    pairs = [(better, worse) for i, better in enumerate(present) for worse in present[i + 1:]]
+    if not pairs:
+        return pd.DataFrame(columns=CLAIM_COLUMNS)
+    claims = paired_against(runs, pairs, by="world", columns=["aulc"], level=level, keys=(*PAIR_KEYS, "world"))
+    claims = claims.rename(columns={"selector": "better", "partner": "worse", "aulc_diff_vs_partner_mean": "diff_mean",
+                                    "aulc_diff_vs_partner_ci_low": "diff_ci_low",
+                                    "aulc_diff_vs_partner_ci_high": "diff_ci_high"})
+    claims["claim"] = claims["better"] + " > " + claims["worse"]
+    # The ranking's order of claims; within each, the runs' order of worlds (paired_against sorts by name).
+    order = {"claim": [f"{better} > {worse}" for better, worse in pairs], "world": list(dict.fromkeys(runs["world"]))}
+    claims = claims.sort_values(["claim", "world"], key=lambda column: column.map(order[column.name].index))
+    return claims[CLAIM_COLUMNS].reset_index(drop=True)
 
 
 def _verdict(n: int, above: int, below: int, without: int) -> str:
