@@ -119,6 +119,18 @@ def simulated_dataset(seed=0, n=900, classes=12, feature_dim=16, **simulator):
     return Dataset(gt, feats, splits=make_splits(gt, random_state=0))
 
 
+def shown(markup) -> str:
+    """What a person reads of an HTML widget's value: its text, with entities decoded."""
+    from html.parser import HTMLParser
+
+    parser = HTMLParser(convert_charrefs=True)
+    parts = []
+    parser.handle_data = parts.append
+    parser.feed(str(markup))
+    parser.close()
+    return "".join(parts)
+
+
 def write_dataset_folder(folder, seed=0, n=500, classes=12, feature_dim=12):
     """A dataset folder as 01-dataset writes it; returns the folder."""
     from activeloc import make_activitynet_like, make_splits, save_dataset

@@ -108,9 +108,9 @@ def test_app_submits_what_the_oracle_reads_and_refits_after_a_batch(folder, tmp_
     read = HumanOracle(session.queue).annotate([first[0]])
     assert read[["t_start", "t_end", "label"]].values.tolist() == [[3.0, 7.5, session.labels_[1]]]
     assert panel.model.video_id == first[1]  # on to the batch's next video
-    progress = session.progress(first)
-    assert (progress.annotated, progress.session_annotated, progress.batch_done) == (1, 1, 1)
-    assert 0 < progress.seconds == progress.session_seconds
+    progress = session.progress("ann", first)
+    assert (progress.annotated, progress.person_annotated, progress.batch_done) == (1, 1, 1)
+    assert 0 < progress.seconds == progress.person_seconds
     assert "1 of 2 annotated" in app.progress.value
 
     gate, choose = threading.Event(), session.batch
@@ -119,7 +119,7 @@ def test_app_submits_what_the_oracle_reads_and_refits_after_a_batch(folder, tmp_
     assert panel.submit()  # the batch's last video: refit and select in the worker thread
     assert app.refit_done is not None and not app.refit_done.done() and "refitting" in app.status.value
     panel.apply({"op": "add", "t0": 1.0, "t1": 2.0})  # meanwhile the panel still edits, drafts and submits
-    assert session.drafts.load(first[1])["state"]["segments"] == [{"segment": [1.0, 2.0], "label": session.labels_[1]}]
+    assert session.drafts.of("ann").load(first[1])["state"]["segments"] == [{"segment": [1.0, 2.0], "label": session.labels_[1]}]
     panel.apply({"op": "undo"})
     assert panel.submit() and len(session.queue.records()) == 2  # the same answer again: no new record
     gate.set()
@@ -130,27 +130,31 @@ def test_app_submits_what_the_oracle_reads_and_refits_after_a_batch(folder, tmp_
     assert len(session.refit_seconds_) == 2 and len(session.queue.records()) == 2
     assert session.labelled_at_batch_start() == session.seed_ids_ + first
 
-    later = AnnotationSession(folder, session.queue, batch_size=2, started_at=time.time() + 1)
-    p = later.progress()
-    assert (p.annotated, p.session_annotated, p.batch_done) == (2, 0, 0)  # time and counts survive a restart
+    later = AnnotationSession(folder, session.queue, batch_size=2)
+    p = later.progress("someone else")
+    assert (p.annotated, p.person_annotated, p.batch_done) == (2, 0, 0)  # time and counts survive a restart
+    assert later.progress("ann").person_annotated == 2
     # The time is the queue's: each record carries the seconds the panel measured for it.
     # (The second video's repeated answer wrote nothing, its time included.)
     records = session.queue.records()
     assert records[0]["seconds"] == pytest.approx(panel.seconds[first[0]]) and records[1]["seconds"] > 0
     assert p.seconds == pytest.approx(records[0]["seconds"] + records[1]["seconds"]) and p.seconds > progress.seconds
-    assert p.session_seconds == 0 and p.pool == p.selection - p.seed - 2
-    resumed = AnnotatorApp(later)
+    assert p.person_seconds == 0 and p.pool == p.selection - p.seed - 2
+    resumed = AnnotatorApp(later, annotator="ann")  # ann's lease on her video goes on after a restart
     assert resumed.batch == second and resumed.panel.model.video_id == second[0]
 
 
 def test_app_resumes_on_the_first_pending_video_with_its_draft(folder, tmp_path):
     session = AnnotationSession(folder, tmp_path / "queue.jsonl", batch_size=3)
     app = AnnotatorApp(session)
+    assert app.panel is None and app.status.value == "connecting…"  # until the page says who is there
+    app.identify("0123456789abcdef")
     batch = app.batch
     app.panel.no_action_box.value = True
     app.panel.submit()
     app.panel.apply({"op": "add", "t0": 1.0, "t1": 2.0})  # a draft on the second video, not submitted
     reloaded = AnnotatorApp(AnnotationSession(folder, session.queue, batch_size=3))  # a page reload: a new kernel
+    reloaded.identify("0123456789abcdef")  # the same tab
     assert reloaded.panel.model.video_id == batch[1]
     assert [(s.t0, s.t1) for s in reloaded.panel.model.segments] == [(1.0, 2.0)]
     assert "1 of 3 annotated" in reloaded.progress.value

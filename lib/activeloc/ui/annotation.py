@@ -75,6 +75,14 @@ class SubmitRefused(InputError, ValueError):
         super().__init__(f"video {video_id!r}: not submitted: " + "; ".join(i.message for i in issues))
 
 
+def encoded_name(text: str) -> str:
+    """``text`` as a file name that is always safe (at most 89 characters of ``[A-Za-z0-9_.-]``,
+    never ``.`` or ``..``) and still readable: for names only this package reads (drafts, people)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:80]
+    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]  # names that sanitise alike stay apart
+    return f"{safe}-{digest}"
+
+
 class DraftStore:
     """One JSON file per video in ``folder``, written atomically: the panel's unsubmitted work."""
 
@@ -82,9 +90,11 @@ class DraftStore:
         self.folder = Path(folder)
 
     def path(self, video_id: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", video_id)[:80]
-        digest = hashlib.sha1(video_id.encode()).hexdigest()[:8]  # two ids that sanitise alike stay apart
-        return self.folder / f"{safe}-{digest}.json"
+        return self.folder / f"{encoded_name(video_id)}.json"
+
+    def of(self, person: str) -> DraftStore:
+        """The drafts of one person (a subfolder): nobody sees another's unsubmitted work."""
+        return DraftStore(self.folder / encoded_name(person))
 
     def save(self, video_id: str, draft: dict) -> None:
         write_json_atomic({**draft, "video_id": video_id, "saved_at": time.time()}, self.path(video_id))
@@ -141,6 +151,7 @@ class AnnotationModel:
         self.state = state or State()
         self.undo_stack: list[State] = []
         self.redo_stack: list[State] = []
+        self.save_error: str | None = None  # why the last draft could not be written (None: it was)
 
     @classmethod
     def open(cls, video_id: str, duration: float, labels, *, drafts: DraftStore | None = None,
@@ -195,8 +206,16 @@ class AnnotationModel:
         self._save()
 
     def _save(self) -> None:
-        if self.drafts is not None:
+        """Write the draft; a failure (full disk, read-only folder) keeps the edit in memory and is
+        recorded in :attr:`save_error`, and the next change tries again."""
+        if self.drafts is None:
+            return
+        try:
             self.drafts.save(self.video_id, self.draft())
+            self.save_error = None
+        except OSError as exc:
+            self.save_error = (f"draft not saved to {self.drafts.path(self.video_id)} ({exc.strerror or one_line(exc)}): "
+                               "the edits stay in this page; they are saved with the next change once it can be written")
 
     def add(self, t0: float, t1: float, label: str | None = None) -> int:
         """Append a segment (its ends in either order); returns its index."""
@@ -315,5 +334,8 @@ class AnnotationModel:
             raise SubmitRefused(self.video_id, blocking)
         submission = queue.submit(self.video_id, self.instances(), annotator=annotator, seconds=seconds)
         if self.drafts is not None:
-            self.drafts.discard(self.video_id)
+            try:
+                self.drafts.discard(self.video_id)
+            except OSError:  # the submission is safe; a draft left over holds the same segments
+                pass
         return submission

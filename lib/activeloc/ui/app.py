@@ -1,8 +1,12 @@
 """The annotator app that ``activeloc annotate`` serves through Voila: an :class:`AnnotationPanel`
-over the batch an :class:`~activeloc.ui.session.AnnotationSession` chose, with the session's
-progress above it. After a batch's last submission the localizer is refit and the next batch
-chosen in a worker thread; the page stays live (drafts, re-submissions) and the panel switches to
-the new batch when it is ready.
+over the video an :class:`~activeloc.ui.session.AnnotationSession` gives this page's person, with
+the queue's progress above it. After a batch's last submission the localizer is refit and the
+next batch chosen in a worker thread; the page stays live (drafts, re-submissions) and the panel
+switches to the person's next video when it is ready.
+
+Each page is one person: the name typed in the page (kept by the browser), else the browser tab
+(:class:`BrowserSession`). People never hold the same video; their drafts are their own; the
+progress, read from the queue every :data:`TICK_SECONDS`, is the same in every page.
 
 The kernel Voila starts reads its settings from the JSON file named by the environment variable
 :data:`CONFIG_VARIABLE` (written by the command): nothing comes from the page's URL.
@@ -11,24 +15,32 @@ The kernel Voila starts reads its settings from the JSON file named by the envir
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import os
-import time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import anywidget
 import ipywidgets as widgets
+import traitlets
 from IPython.utils.capture import capture_output
+from markupsafe import Markup
 
 from ..core.errors import InputError, one_line
-from .panel import AnnotationPanel
+from .panel import AnnotationPanel, error
 from .session import AnnotationSession
+from .timeline import STATIC
 
 CONFIG_VARIABLE = "ACTIVELOC_ANNOTATE"
 NOTEBOOK = Path(__file__).parent / "annotate.ipynb"  # what Voila renders: it calls annotator_app()
 # Voila's lab template without its CDN stylesheets, in a Jupyter data folder: <TEMPLATES>/voila/templates/<TEMPLATE>.
 TEMPLATES, TEMPLATE = Path(__file__).parent, "activeloc"
+TICK_SECONDS = 2.0  # how often a page reads the queue's progress (and, while waiting, looks for a video)
+CONNECTING = "connecting…"
+WAITING = ("the rest of this batch is being annotated by others: a video opens here once one is free or the next "
+           "batch is chosen")
+NOTHING_LEFT = "every Selection video is labelled: nothing left to annotate"
 
 
 def _no_displays():
@@ -43,74 +55,178 @@ def _duration(seconds: float) -> str:
         f"{seconds // 60} min {seconds % 60:02d} s"
 
 
-class AnnotatorApp(widgets.VBox):
-    """The session's page: a header saying where the labels come from, the progress line, and the
-    panel. ``refit_done`` is the running refit's future (None when idle)."""
+class BrowserSession(anywidget.AnyWidget):
+    """Who is at the page (the script ``static/session.js``): ``tab``, a random id the browser tab
+    keeps across reloads; ``name``, the name the person declared (the browser keeps it); a
+    message every ``heartbeat`` seconds while the page is open."""
 
-    def __init__(self, session: AnnotationSession, *, annotator: str = "", width: int = 900):
+    _esm = STATIC / "session.js"
+    tab = traitlets.Unicode("").tag(sync=True)
+    name = traitlets.Unicode("").tag(sync=True)
+    heartbeat = traitlets.Float(60.0).tag(sync=True)
+
+
+class AnnotatorApp(widgets.VBox):
+    """The session's page: a header saying where the labels come from, the person's name, the
+    progress line, the status and the panel (shown once the page's person is known and holds a
+    video). ``person`` is who annotates here (None until the page said); ``refit_done`` the
+    running refit's future (None when idle)."""
+
+    def __init__(self, session: AnnotationSession, *, annotator: str = "", width: int = 900,
+                 tick_seconds: float | None = TICK_SECONDS):
         self.session = session
-        self.annotator = annotator
+        self.width = width
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="activeloc-refit")
         self.refit_done = None
-        with _no_displays():
-            self.batch = session.batch()
+        self._switched = threading.Event()
+        self.person = None
+        self.panel = None
         self.header = widgets.HTML(self._header())
+        self.browser = BrowserSession(name=annotator)
+        self.name_box = widgets.Text(value=annotator, description="Your name", placeholder="(optional)",
+                                     continuous_update=False)
         self.progress = widgets.HTML()
         self.status = widgets.HTML()
         self.progress.add_class("activeloc-progress")
         self.status.add_class("activeloc-status")
-        pending = session.pending(self.batch)
-        if self.batch:
-            self.panel = AnnotationPanel(self.batch, session.durations_, session.labels_, session.queue,
-                                         session.drafts, annotator=annotator, width=width)
-            self.panel.on_submit(self._on_submit)
-            if pending and pending[0] != self.batch[0]:
-                self.panel.open_video(pending[0])
-            children = [self.header, self.progress, self.status, self.panel]
-        else:
-            self.panel = None
-            children = [self.header, self.progress, self.status]
-        super().__init__(children)
+        self.panel_box = widgets.VBox()
+        super().__init__([self.header, widgets.HBox([self.name_box, self.browser]), self.progress, self.status,
+                          self.panel_box])
+        widgets.link((self.browser, "name"), (self.name_box, "value"))
+        self.browser.observe(lambda _: self._identify(), ["tab", "name"])
+        self.browser.on_msg(lambda *_: self._alive())
+        with _no_displays():
+            self.batch = session.batch()
+        self.status.value = CONNECTING
         self._show_progress()
-        if not self.batch:
-            self.status.value = "every Selection video is labelled: nothing left to annotate"
-        elif not pending:  # stopped between a batch's last submission and its refit
-            self._refit()
+        self._identify()  # a name given to the server: no need to wait for the page
+        self._loop = None
+        if tick_seconds:
+            try:
+                self._loop = asyncio.get_running_loop()  # the kernel's: widgets are updated from its thread
+            except RuntimeError:
+                pass
+            else:
+                self._loop.call_later(tick_seconds, self._tick, tick_seconds)
 
-    def _header(self) -> str:
+    def _header(self) -> Markup:
         s = self.session
-        return (f"<b>activeloc annotate</b>: selector <code>{html.escape(s.selector)}</code>, batches of "
-                f"{s.batch_size}. The first {len(s.seed_ids_)} Selection videos (the initial "
-                f"{s.initial_ratio:.0%}, drawn as the loop draws it) are labelled with the dataset's own "
-                "annotations; every other label comes from this page.")
+        return Markup("<b>activeloc annotate</b>: selector <code>{}</code>, batches of {}. The first {} Selection "
+                      "videos (the initial {:.0%}, drawn as the loop draws it) are labelled with the dataset's "
+                      "own annotations; every other label comes from the people annotating on this queue. "
+                      "Names are declared, not checked.").format(s.selector, s.batch_size, len(s.seed_ids_),
+                                                                   s.initial_ratio)
+
+    # -- who is here --------------------------------------------------------------------------
+
+    def identify(self, tab: str, name: str = "") -> None:
+        """What the page's script reports (tests call it directly)."""
+        with self.browser.hold_trait_notifications():
+            self.browser.name = name
+            self.browser.tab = tab
+
+    def _identify(self) -> None:
+        tab, name = self.browser.tab, self.browser.name.strip()
+        if not tab and not name:
+            return
+        person = name or f"tab {tab[:8]}"
+        if person == self.person:
+            return
+        if self.person is not None and self.panel is not None:
+            self.session.coordination.release(self.person, self.panel.model.video_id)
+        self.person = person
+        if self.panel is not None:
+            self.panel.annotator = person
+            self.panel.drafts = self.session.drafts.of(person)
+        self._assign()
+
+    def _alive(self) -> None:
+        """A heartbeat: the person is still here, their lease goes on (unless someone took it over)."""
+        if self.panel is None or self.person is None or self.refit_done is not None:
+            return
+        video = self.panel.model.video_id
+        if video in self.session.pending(self.batch) and not self.session.coordination.renew(self.person, video):
+            self.status.value = error(f"{video}: someone else took it over after your lease lapsed; your draft is "
+                                      "kept; here is another video")
+            self._assign()
+
+    # -- which video --------------------------------------------------------------------------
+
+    def _assign(self, skip: str | None = None) -> str | None:
+        """Open the video the session gives this person (refitting first if the queue completed
+        a batch); None if there is none for now."""
+        if self.person is None or self.refit_done is not None:
+            return None
+        if self.session.needs_refit():
+            self._refit()
+            return None
+        self.batch = self.session.batch()
+        video = self.session.assign(self.person, skip=skip)
+        if video is None:
+            self.status.value = NOTHING_LEFT if not self.batch else WAITING
+            self.panel_box.children = ()
+        else:
+            self._open(video)
+            if self.status.value in (CONNECTING, WAITING):
+                self.status.value = ""
+        self._show_progress()
+        return video
+
+    def _open(self, video: str) -> None:
+        if self.panel is None:
+            self.panel = AnnotationPanel(self.batch, self.session.durations_, self.session.labels_, self.session.queue,
+                                         self.session.drafts.of(self.person), annotator=self.person, width=self.width)
+            self.panel.chooser = lambda current: self._assign(skip=current)
+            self.panel.guard = lambda v: self.session.submitting(self.person, v)
+            self.panel.on_submit(self._on_submit)
+            if self.panel.model.video_id != video:
+                self.panel.open_video(video)
+        elif self.panel.model.video_id != video or self.panel.video_ids != self.batch:
+            self.panel.video_ids = list(self.batch)
+            self.panel.open_video(video)
+        self.panel_box.children = (self.panel,)
+
+    def _tick(self, seconds: float) -> None:
+        """Every few seconds: the queue's progress; a video, if this page waits for one."""
+        try:
+            if self.person is not None and self.refit_done is None and (
+                    self.panel is None or not self.panel_box.children or self.session.needs_refit()):
+                self._assign()
+            else:
+                self._show_progress()
+        except Exception as exc:  # shown on the page: the kernel has no one reading its log
+            self.status.value = error(f"cannot read the queue: {one_line(exc)}")
+        finally:
+            self._loop.call_later(seconds, self._tick, seconds)
 
     def _show_progress(self) -> None:
-        p = self.session.progress(self.batch)
-        self.progress.value = (
-            f"<span data-annotated='{p.annotated}' data-session='{p.session_annotated}'>"
-            f"batch: {p.batch_done} of {p.batch} annotated · this session: {p.session_annotated} videos, "
-            f"{_duration(p.session_seconds)} · in total: {p.annotated} videos annotated, "
-            f"{_duration(p.seconds)}; {p.pool} of {p.selection} Selection videos left</span>")
+        p = self.session.progress(self.person, self.batch)
+        you = (Markup(" · you ({}): {} videos, {}").format(self.person, p.person_annotated,
+                                                            _duration(p.person_seconds))
+               if self.person is not None else "")
+        self.progress.value = Markup(
+            "<span data-annotated='{}' data-batch-done='{}'>batch: {} of {} annotated ({} being annotated){} · "
+            "in total: {} videos annotated, {}; {} of {} Selection videos left</span>").format(
+            p.annotated, p.batch_done, p.batch_done, p.batch, p.held, you, p.annotated, _duration(p.seconds),
+            p.pool, p.selection)
 
     def _on_submit(self, video_id: str, submission_id: str, seconds: float) -> None:
         self._show_progress()
-        if self.refit_done is not None:
-            return  # a re-submission while the next batch is being chosen
-        pending = self.session.pending(self.batch)
-        if pending:
-            self.panel.open_video(pending[0])
-        else:
-            self._refit()
+        if self.refit_done is None and video_id in self.batch:
+            self._assign()
+
+    # -- the next batch -----------------------------------------------------------------------
 
     def _refit(self) -> None:
         """Choose the next batch in the worker thread; the panel stays usable meanwhile."""
         labelled = len(self.session.labelled_at_batch_start())
-        self.status.value = (f"<span class='activeloc-refitting'>refitting the localizer on {labelled} labelled "
-                             "videos and choosing the next batch… (you can keep editing)</span>")
+        self.status.value = Markup("<span class='activeloc-refitting'>refitting the localizer on {} labelled "
+                                   "videos and choosing the next batch… (you can keep editing)</span>").format(labelled)
         try:
             loop = asyncio.get_running_loop()  # the kernel's: widgets are updated from its thread
         except RuntimeError:
             loop = None
+        self._switched.clear()
         self.refit_done = self._executor.submit(self._choose)
 
         def done(future):
@@ -126,32 +242,32 @@ class AnnotatorApp(widgets.VBox):
 
     def _switch(self, future) -> None:
         try:
-            self._show_batch(future)
+            try:
+                self._show_batch(future)
+            finally:
+                self.refit_done = None
+            if self.batch:
+                self._assign()
         finally:
-            self.refit_done = None
+            self._switched.set()
 
     def _show_batch(self, future) -> None:
         try:
-            batch = future.result()
+            self.batch = future.result()
         except Exception as exc:  # shown on the page: the kernel has no one reading its log
-            self.status.value = f"<span class='activeloc-error'>refit failed: {html.escape(one_line(exc))}</span>"
+            self.status.value = error(f"refit failed: {one_line(exc)}")
+            self.batch = []
             return
-        self.batch = batch
         seconds = self.session.refit_seconds_[-1] if self.session.refit_seconds_ else 0.0
-        if batch:
-            self.panel.set_videos(batch, first=(self.session.pending(batch) or batch)[0])
-            self.status.value = f"new batch of {len(batch)} videos (refit and selection took {seconds:.1f} s)"
-        else:
-            self.status.value = "every Selection video is labelled: nothing left to annotate"
-        self._show_progress()
+        self.status.value = (f"new batch of {len(self.batch)} videos (refit and selection took {seconds:.1f} s)"
+                             if self.batch else NOTHING_LEFT)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until a running refit has switched the panel (for scripts and tests)."""
         future = self.refit_done
         if future is not None:
             future.result(timeout)
-            while self.refit_done is future:  # the switch runs right after the result is set
-                time.sleep(0.01)
+            self._switched.wait(timeout)  # the switch runs right after the result is set
 
 
 def read_config(path=None) -> dict:
@@ -165,7 +281,7 @@ def read_config(path=None) -> dict:
         raise InputError(f"{path}: unreadable annotate settings ({one_line(exc)})") from None
 
 
-SESSION_KEYS = ("selector", "batch_size", "drafts", "initial_ratio", "random_state", "started_at")
+SESSION_KEYS = ("selector", "batch_size", "drafts", "initial_ratio", "random_state", "lease_seconds")
 
 
 def annotator_app(config: dict | None = None) -> AnnotatorApp:

@@ -11,10 +11,10 @@ selector gave it: in the table, the evidence columns that differ between the bat
 
 from __future__ import annotations
 
-import html
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from ..core.errors import one_line
 from ..experiments.inspection import inspect_step, list_runs, side_by_side
@@ -39,9 +39,7 @@ def _run_label(run: pd.Series) -> str:
 
 
 def _format(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
-    return html.escape(str(value))
+    return f"{value:.4g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
 def _is_sequence(value) -> bool:
@@ -68,12 +66,13 @@ def evidence_html(row: pd.Series) -> str:
             continue
         if _is_sequence(value):
             peak = max(max(value), 1e-12)
-            bars = "".join(f"<span class='activeloc-bar' title='{v:.3f}' style='height:{40 * v / peak:.0f}px'></span>"
-                           for v in value)
-            items.append(f"<tr><th>{html.escape(key)}</th><td><div class='activeloc-bars'>{bars}</div></td></tr>")
+            bars = Markup("").join(Markup("<span class='activeloc-bar' title='{:.3f}' style='height:{:.0f}px'></span>")
+                                   .format(float(v), 40 * float(v) / peak) for v in value)
+            items.append(Markup("<tr><th>{}</th><td><div class='activeloc-bars'>{}</div></td></tr>").format(key, bars))
         else:
-            items.append(f"<tr><th>{html.escape(key)}</th><td>{_format(value)}</td></tr>")
-    return f"<table class='activeloc-evidence'>{''.join(items)}</table>" if items else "<i>no evidence: a random draw</i>"
+            items.append(Markup("<tr><th>{}</th><td>{}</td></tr>").format(key, _format(value)))
+    return (Markup("<table class='activeloc-evidence'>{}</table>").format(Markup("").join(items)) if items
+            else Markup("<i>no evidence: a random draw</i>"))
 
 
 class RunInspector(widgets.VBox):
@@ -137,7 +136,7 @@ class RunInspector(widgets.VBox):
             self._loading = False
         if self.runs.empty:
             why = sorted(set(runs["why_not"])) if len(runs) else ["no run kept its cell here"]
-            self.status.value = f"no replayable run in {html.escape(str(self.out_dir))}: {html.escape('; '.join(why))}"
+            self.status.value = Markup("no replayable run in {}: {}").format(self.out_dir, "; ".join(why))
             self.batch.children = self.beside.children = self.timeline_box.children = ()
             return
         self.show()
@@ -159,20 +158,20 @@ class RunInspector(widgets.VBox):
             self.inspection = self._inspect(run_id, step)
             self.compared = self._inspect(other, step) if other is not None and step < self.runs.loc[other, "steps"] else None
         except Exception as exc:  # shown in the page, which has no traceback to read
-            self.status.value = f"<span class='activeloc-error'>{html.escape(one_line(exc))}</span>"
+            self.status.value = Markup("<span class='activeloc-error'>{}</span>").format(one_line(exc))
             return
         seen = self.inspection
-        check = ("the replay chose what the run recorded" if seen.matches_record
-                 else "<b>the replay differs from what the run recorded</b> (see recorded_video_id)")
-        self.status.value = (f"{seen.selector_name}, seed {seen.seed}, step {step} of {steps - 1}: "
-                             f"{len(seen.replay.labelled.video_ids)} videos labelled, "
-                             f"{len(seen.replay.pool.video_ids)} in the pool, {len(seen.table)} chosen; {check}")
+        check = (Markup("the replay chose what the run recorded") if seen.matches_record
+                 else Markup("<b>the replay differs from what the run recorded</b> (see recorded_video_id)"))
+        self.status.value = Markup("{}, seed {}, step {} of {}: {} videos labelled, {} in the pool, {} chosen; {}").format(
+            seen.selector_name, seen.seed, step, steps - 1, len(seen.replay.labelled.video_ids),
+            len(seen.replay.pool.video_ids), len(seen.table), check)
         self.batch.children = self._table(seen, "Chosen", self.compared)
         if self.compared is not None:
             both = side_by_side(seen, self.compared)
             shared = int(both["a_also_chosen_by_other"].sum())
-            self.beside.children = [widgets.HTML(f"<b>{html.escape(both.attrs['b'])}</b>: "
-                                                 f"{shared} of {len(seen.table)} videos chosen by both (●)"),
+            self.beside.children = [widgets.HTML(Markup("<b>{}</b>: {} of {} videos chosen by both (●)").format(
+                                        both.attrs["b"], shared, len(seen.table))),
                                     *self._table(self.compared, "Beside", seen, evidence_columns=1)]
         else:
             self.beside.children = []
@@ -187,21 +186,23 @@ class RunInspector(widgets.VBox):
         chosen_too = set(other.video_ids) if other is not None else set()
 
         def row_of(rank, middle, cells):
-            return widgets.HBox([widgets.HTML(rank, layout=widgets.Layout(flex="0 0 44px")), middle,
-                                 widgets.HTML(f"<div class='activeloc-row'>{cells}</div>",
+            return widgets.HBox([widgets.HTML(Markup("{}").format(rank), layout=widgets.Layout(flex="0 0 44px")), middle,
+                                 widgets.HTML(Markup("<div class='activeloc-row'>{}</div>").format(cells),
                                               layout=widgets.Layout(flex="0 0 auto"))])
 
-        header = row_of("rank", widgets.HTML("video", layout=widgets.Layout(flex="0 0 154px")),
-                        "".join(f"<span>{html.escape(c)}</span>" for c in columns))
-        rows = [widgets.HTML(f"<b>{html.escape(title)}</b>"), header]
+        def spans(values):
+            return Markup("").join(Markup("<span>{}</span>").format(v) for v in values)
+
+        header = row_of("rank", widgets.HTML("video", layout=widgets.Layout(flex="0 0 154px")), spans(columns))
+        rows = [widgets.HTML(Markup("<b>{}</b>").format(title)), header]
         for _, row in table.iterrows():
             vid = row["video_id"]
             button = widgets.Button(description=str(vid), tooltip=f"open {vid}'s timeline",
                                     layout=widgets.Layout(flex="0 0 150px"))
             button.add_class("activeloc-open-video")
             button.on_click(lambda _, vid=vid, s=seen: self.open_video(vid, s))
-            cells = "".join(f"<span>{_format(row[c])}</span>" for c in columns)
-            rows.append(row_of(f"{row['rank']}{' ●' if vid in chosen_too else ''}", button, cells))
+            rows.append(row_of(f"{row['rank']}{' ●' if vid in chosen_too else ''}", button,
+                               spans(_format(row[c]) for c in columns)))
         return rows
 
     def open_video(self, video_id: str, seen=None) -> None:
@@ -209,8 +210,8 @@ class RunInspector(widgets.VBox):
         segments the selector's utility rests on) as the run's model saw it at this step."""
         seen = seen or self.inspection
         row = seen.table.set_index("video_id").loc[video_id]
-        self.detail_title.value = (f"<h4 class='activeloc-detail-title'>{html.escape(str(video_id))} · "
-                                   f"{html.escape(seen.selector_name)} rank {row['rank']} · utility {row['utility']:.4g}</h4>")
+        self.detail_title.value = Markup("<h4 class='activeloc-detail-title'>{} · {} rank {} · utility {:.4g}</h4>").format(
+            video_id, seen.selector_name, row["rank"], row["utility"])
         self.detail.value = evidence_html(row)
         self.timeline = timeline_for(seen.dataset, video_id, seen.replay.localizer, selector=seen.selector,
                                      width=self.width)

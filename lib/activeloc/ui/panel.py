@@ -11,12 +11,14 @@ Python. The keys are :data:`SHORTCUTS`, handed to the script as a traitlet.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 import ipywidgets as widgets
 import traitlets
+from markupsafe import Markup
 
 from ..active.oracles import AnnotationQueue
-from ..core.errors import one_line
+from ..core.errors import InputError, one_line
 from .annotation import AnnotationModel, DraftStore, SubmitRefused
 from .timeline import CanvasWidget
 
@@ -67,6 +69,12 @@ class AnnotationPanel(widgets.VBox):
     ``seconds`` records the time spent on each submitted video (from opening it to submitting; the
     queue record carries it too);
     :meth:`on_submit` registers a function called after each submission.
+
+    ``chooser``: a function of the current video id giving the video "next" opens (default: the
+    next of ``video_ids``; None stays); ``guard``: a function of a video id giving the context a
+    submission is written in (the annotator app's lease check: it may refuse with an InputError).
+    Every data string (ids, labels, messages) reaches the page escaped (``markupsafe``), and a
+    failed draft save or submit is shown in the page, the segments staying as they are.
     """
 
     def __init__(self, video_ids, durations, labels, queue: AnnotationQueue, drafts: DraftStore, *,
@@ -82,6 +90,8 @@ class AnnotationPanel(widgets.VBox):
         self.lanes_for = lanes_for
         self.segment_length = segment_length
         self.seconds: dict[str, float] = {}
+        self.chooser = self._next_in_list
+        self.guard = lambda video_id: nullcontext()
         self.timeline = AnnotatorWidget(nudge=nudge, width=width)
         self.label_box = widgets.Combobox(options=self.labels, placeholder="label (type to search)",
                                           ensure_option=True, description="Label")
@@ -130,9 +140,11 @@ class AnnotationPanel(widgets.VBox):
             self.timeline.video_url = self.video_urls.get(video_id, "")
             self.timeline.selected = -1
         position = self.video_ids.index(video_id) + 1 if video_id in self.video_ids else "?"
-        self.title.value = f"<b>{video_id}</b> ({duration:.1f} s), video {position} of {len(self.video_ids)}"
+        self.title.value = Markup("<b>{}</b> ({:.1f} s), video {} of {}").format(video_id, duration, position,
+                                                                                len(self.video_ids))
         self.message.value = ""
         self._refresh()
+        self._show_save_error()
 
     def set_videos(self, video_ids, first: str | None = None) -> None:
         """Annotate ``video_ids`` from now on (a new batch), opening ``first`` (default: the first)."""
@@ -143,13 +155,17 @@ class AnnotationPanel(widgets.VBox):
         self.open_video(first if first is not None else video_ids[0])
 
     def next_video(self) -> str | None:
-        """Open the video after the current one (the draft of this one stays); None at the end."""
-        i = self.video_ids.index(self.model.video_id) if self.model.video_id in self.video_ids else -1
-        if i + 1 >= len(self.video_ids):
-            self.message.value = "this was the last video of the batch"
+        """Open the video :attr:`chooser` gives (the draft of this one stays); None if it gives none."""
+        video_id = self.chooser(self.model.video_id)
+        if video_id is None:
+            self.message.value = "no other video to open in this batch"
             return None
-        self.open_video(self.video_ids[i + 1])
+        self.open_video(video_id)
         return self.model.video_id
+
+    def _next_in_list(self, current: str) -> str | None:
+        i = self.video_ids.index(current) if current in self.video_ids else -1
+        return self.video_ids[i + 1] if i + 1 < len(self.video_ids) else None
 
     # -- editing ------------------------------------------------------------------------------
 
@@ -187,11 +203,12 @@ class AnnotationPanel(widgets.VBox):
             else:
                 raise ValueError(f"unknown operation {op!r}")
         except (ValueError, IndexError, KeyError, TypeError) as exc:
-            self.message.value = f"<span class='activeloc-error'>{one_line(exc)}</span>"
+            self.message.value = error(one_line(exc))
             return
         self._confirming = False
         self.timeline.selected = selected if selected < len(model.segments) else -1
         self._refresh()
+        self._show_save_error()
 
     def _on_message(self, _widget, content, _buffers) -> None:
         if isinstance(content, dict):
@@ -210,11 +227,17 @@ class AnnotationPanel(widgets.VBox):
             return
         self.model.set_label(i, change["new"])
         self._refresh()
+        self._show_save_error()
 
     def _on_no_action(self, change) -> None:
         if not self._syncing:
             self.model.set_no_action(change["new"])
             self._refresh()
+            self._show_save_error()
+
+    def _show_save_error(self) -> None:
+        if self.model.save_error:
+            self.message.value = error(self.model.save_error)
 
     def _refresh(self) -> None:
         """The view of the model: segments, flags, the checkbox."""
@@ -237,19 +260,31 @@ class AnnotationPanel(widgets.VBox):
         submission id, or None when refused (the panel says why)."""
         video_id, seconds = self.model.video_id, time.monotonic() - self._opened_at
         try:
-            submission = self.model.submit(self.queue, annotator=self.annotator, accept_warnings=self._confirming,
-                                           seconds=seconds)
+            with self.guard(video_id):
+                submission = self.model.submit(self.queue, annotator=self.annotator,
+                                               accept_warnings=self._confirming, seconds=seconds)
         except SubmitRefused as exc:
             self._confirming = all(i.severity == "warning" for i in exc.issues)
-            items = "".join(f"<li>{i.message}</li>" for i in exc.issues)
-            hint = "<br>submit again to keep them" if self._confirming else ""
-            self.message.value = f"<span class='activeloc-error'>not submitted:</span><ul>{items}</ul>{hint}"
+            items = Markup("").join(Markup("<li>{}</li>").format(i.message) for i in exc.issues)
+            hint = Markup("<br>submit again to keep them") if self._confirming else ""
+            self.message.value = Markup("{}<ul>{}</ul>{}").format(error("not submitted:"), items, hint)
+            self._refresh()
+            return None
+        except (InputError, OSError) as exc:  # held by someone else, a full disk, a read-only queue
+            self._confirming = False
+            self.message.value = error(f"not submitted: {one_line(exc, None)}; the segments stay as they are "
+                                       "(and in the draft, if it could be saved): submit again")
             self._refresh()
             return None
         self._confirming = False
         self.seconds[video_id] = seconds
-        self.message.value = f"submitted {video_id} ({len(self.model.segments)} segments)"
+        self.message.value = Markup("submitted {} ({} segments)").format(video_id, len(self.model.segments))
         self._refresh()
         for callback in self._submit_callbacks:
             callback(video_id, submission, seconds)
         return submission
+
+
+def error(text: str) -> Markup:
+    """A message shown as an error, its text escaped."""
+    return Markup("<span class='activeloc-error'>{}</span>").format(text)

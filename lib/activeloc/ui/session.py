@@ -19,13 +19,18 @@ batches already chosen.
 
 Annotator seconds (per submission, measured by the panel) are part of each queue record
 (``seconds``), so progress in time resumes from the queue too.
+
+Several people, pages and servers on one queue share a
+:class:`~activeloc.ui.coordination.Coordination`: each person is given a video of the current
+batch nobody else holds (:meth:`AnnotationSession.assign`), a batch is complete once each of its
+videos is queued, and every server on the queue must be started with the same settings.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from sklearn.base import clone
@@ -38,7 +43,21 @@ from ..experiments.bootstraps import bootstrapped_selector
 from ..experiments.grid import make_cells
 from ..experiments.inputs import load_study_data
 from .annotation import DraftStore
+from .coordination import LEASE_SECONDS, Coordination
 
+
+INITIAL_RATIO = 0.1  # the loop's default initial set
+
+
+def coordination_for(queue: AnnotationQueue, dataset_dir, *, selector: str, batch_size: int, random_state: int,
+                     initial_ratio: float = INITIAL_RATIO, lease_seconds: float = LEASE_SECONDS) -> Coordination:
+    """The coordination of ``queue`` joined with these settings (refused, naming the difference,
+    if the queue is served with others)."""
+    coordination = Coordination(queue.path, {
+        "dataset": str(Path(dataset_dir).resolve()), "selector": selector, "batch_size": int(batch_size),
+        "random_state": int(random_state), "initial_ratio": initial_ratio}, lease_seconds=lease_seconds)
+    coordination.join(queued=bool(queue.records()))
+    return coordination
 
 
 class _QueueOracle:
@@ -53,20 +72,22 @@ class _QueueOracle:
 
 @dataclass(frozen=True)
 class Progress:
-    """Counts of one moment of a session: ``seed`` videos labelled from the dataset, ``annotated``
-    by people in total and ``session_annotated`` since ``started_at``; ``pool`` Selection videos
-    left unlabelled; ``batch`` and ``batch_done`` the current batch's size and how many of it are
-    queued; ``seconds`` and ``session_seconds`` the annotator time recorded by the panel."""
+    """Counts of one moment of a queue, the same for every page on it: ``seed`` videos labelled
+    from the dataset, ``annotated`` by people in total and ``person_annotated`` by one person;
+    ``pool`` Selection videos left unlabelled; ``batch`` and ``batch_done`` the current batch's
+    size and how many of it are queued, ``held`` how many of the rest people hold now;
+    ``seconds`` and ``person_seconds`` the annotator time the panel recorded."""
 
     seed: int
     annotated: int
-    session_annotated: int
+    person_annotated: int
     selection: int
     pool: int
     batch: int
     batch_done: int
+    held: int
     seconds: float
-    session_seconds: float
+    person_seconds: float
 
 
 class AnnotationSession:
@@ -75,12 +96,15 @@ class AnnotationSession:
 
     ``selector``: a registered name (a learned one is fitted on Knowledge-Source once and kept with
     the dataset, as the grid keeps it); ``drafts``: the panel's draft folder (default
-    ``<queue>.drafts``); ``started_at``: the epoch seconds this session counts from (default now).
+    ``<queue>.drafts``, a subfolder per person); ``lease_seconds``: how long a video stays with a
+    person whose page shows no sign of life. A queue served with other settings is refused
+    (:class:`~activeloc.ui.coordination.CoordinationError`).
     :meth:`batch` fits and selects (seconds, on a big Selection): call it off the UI thread.
     """
 
     def __init__(self, dataset_dir, queue, *, selector: str = "uncertainty", batch_size: int = 8,
-                 drafts=None, initial_ratio: float = 0.1, random_state: int = 0, started_at: float | None = None):
+                 drafts=None, initial_ratio: float = INITIAL_RATIO, random_state: int = 0,
+                 lease_seconds: float = LEASE_SECONDS):
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.dataset_dir = dataset_dir
@@ -90,7 +114,9 @@ class AnnotationSession:
         self.drafts = DraftStore(drafts if drafts is not None else f"{self.queue.path}.drafts")
         self.initial_ratio = initial_ratio
         self.random_state = int(random_state)
-        self.started_at = time.time() if started_at is None else float(started_at)
+        self.coordination = coordination_for(self.queue, dataset_dir, selector=selector, batch_size=self.batch_size,
+                                             random_state=self.random_state, initial_ratio=initial_ratio,
+                                             lease_seconds=lease_seconds)
         data = load_study_data(dataset_dir)
         self.selection = data.selection
         cell = make_cells(dataset_dir, [selector], [self.batch_size], [0.0], [self.random_state],
@@ -156,32 +182,52 @@ class AnnotationSession:
         return self.selector_.select(state.localizer, state.labelled, state.pool, self.batch_size,
                                      random_state=state.random_state)["video_id"].tolist()
 
+    def needs_refit(self) -> bool:
+        """Whether :meth:`batch` would fit and select (the queue completed a batch since the last)."""
+        with self._lock:
+            return tuple(self.labelled_at_batch_start()) not in self._batches
+
     def pending(self, batch: list[str] | None = None) -> list[str]:
         """The current batch's videos not yet queued, in the selector's order."""
         batch = self.batch() if batch is None else batch
         queued = set(self.queue.latest(batch))
         return [v for v in batch if v not in queued]
 
+    # -- people -------------------------------------------------------------------------------
+
+    def assign(self, person: str, skip: str | None = None) -> str | None:
+        """The video ``person`` annotates now: one of the current batch's pending videos that
+        nobody else holds (the one the person holds, if any), leased to them; ``skip``: a video
+        they move away from (released; given again only if no other is free). None when the
+        others hold every pending video, or the pool is empty."""
+        pending = self.pending()
+        if skip is not None:
+            self.coordination.release(person, skip)
+            pending = [v for v in pending if v != skip] + [v for v in pending if v == skip]
+        return self.coordination.claim(person, pending)
+
+    def submitting(self, person: str, video_id: str):
+        """The context a submission of ``person`` is written in: refused if someone else holds
+        ``video_id``, or took it over and submitted it (see
+        :meth:`~activeloc.ui.coordination.Coordination.submitting`)."""
+        latest = [r for r in self.queue.records() if r["video_id"] == video_id]
+        return self.coordination.submitting(person, video_id, latest[-1].get("annotator", "") if latest else None)
+
     # -- time and progress --------------------------------------------------------------------
 
-    def _seconds(self) -> tuple[float, float]:
-        """Annotator seconds the queue's submissions carry (in total, and since ``started_at``)."""
-        total = session = 0.0
-        for record in self.queue.records():
-            seconds = float(record.get("seconds", 0.0))
-            total += seconds
-            session += seconds if float(record.get("submitted_at", 0)) >= self.started_at else 0.0
-        return total, session
-
-    def progress(self, batch: list[str] | None = None) -> Progress:
+    def progress(self, person: str | None = None, batch: list[str] | None = None) -> Progress:
+        """The queue's counts (``person``'s own among them, by the annotator of their records)."""
         annotated = self.annotated()
         allowed = set(annotated)
-        since = {r["video_id"] for r in self.queue.records() if r["video_id"] in allowed
-                 and float(r.get("submitted_at", 0)) >= self.started_at}
+        records = self.queue.records()
+        mine = {r["video_id"] for r in records if r["video_id"] in allowed and r.get("annotator", "") == person}
+        seconds = sum(float(r.get("seconds", 0.0)) for r in records)
+        person_seconds = sum(float(r.get("seconds", 0.0)) for r in records if r.get("annotator", "") == person)
         batch = self.batch() if batch is None else batch
         queued = set(self.queue.latest(batch))
-        seconds, session_seconds = self._seconds()
+        held = set(self.coordination.holders()) & (set(batch) - queued)
         n = len(self.selection.video_ids)
-        return Progress(seed=len(self.seed_ids_), annotated=len(annotated), session_annotated=len(since),
+        return Progress(seed=len(self.seed_ids_), annotated=len(annotated), person_annotated=len(mine),
                         selection=n, pool=n - len(self.seed_ids_) - len(annotated), batch=len(batch),
-                        batch_done=sum(v in queued for v in batch), seconds=seconds, session_seconds=session_seconds)
+                        batch_done=sum(v in queued for v in batch), held=len(held), seconds=seconds,
+                        person_seconds=person_seconds)

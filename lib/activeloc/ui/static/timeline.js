@@ -139,7 +139,7 @@ function render({ model, el }) {
     ctx.fillStyle = "#f1f3f5";
     ctx.fillRect(LEFT, 0, W - LEFT, AXIS - 4);
     ctx.fillStyle = "#495057";
-    ctx.fillText(model.get("video_id") || "", 4, AXIS / 2 - 2);
+    ctx.fillText(String(model.get("video_id") || ""), 4, AXIS / 2 - 2);
     const step = niceStep(view[1] - view[0], W - LEFT);
     for (let t = Math.ceil(view[0] / step) * step; t <= view[1]; t += step) {
       const x = X(t);
@@ -153,7 +153,7 @@ function render({ model, el }) {
       ctx.fillStyle = lane.kind === "annotation" ? "#e7f5ff" : "#f8f9fa";
       ctx.fillRect(LEFT, item.y, W - LEFT, item.h);
       ctx.fillStyle = "#212529";
-      ctx.fillText(lane.name, 4, item.y + Math.min(item.h / 2, 10));
+      ctx.fillText(String(lane.name), 4, item.y + Math.min(item.h / 2, 10));
       ctx.save();
       ctx.beginPath();
       ctx.rect(LEFT, item.y, W - LEFT, item.h);
@@ -228,11 +228,15 @@ function render({ model, el }) {
   function showTip(h, e) {
     if (!h || h.index < 0) { tip.style.display = "none"; hoverKey = null; return; }
     const { lane } = h.item, i = h.index;
-    const parts = [`<b>${lane.name}</b> ${fmt(lane.t0[i])}–${fmt(lane.t1[i])} s`];
-    if (lane.label && lane.label[i] != null) parts.push(String(lane.label[i]));
-    if (lane.info && lane.info[i] != null) parts.push(String(lane.info[i]));
-    else if (lane.value && lane.value[i] != null) parts.push(`value ${fmt(lane.value[i])}`);
-    tip.innerHTML = parts.join("<br>");
+    // Labels and names come from data files: they go in as text nodes, never as markup.
+    const name = document.createElement("b");
+    name.textContent = String(lane.name);
+    const lines = [];
+    if (lane.label && lane.label[i] != null) lines.push(String(lane.label[i]));
+    if (lane.info && lane.info[i] != null) lines.push(String(lane.info[i]));
+    else if (lane.value && lane.value[i] != null) lines.push(`value ${fmt(lane.value[i])}`);
+    tip.replaceChildren(name, ` ${fmt(lane.t0[i])}–${fmt(lane.t1[i])} s`);
+    for (const line of lines) tip.append(document.createElement("br"), line);
     const r = root.getBoundingClientRect();
     tip.style.left = `${e.clientX - r.left + 12}px`;
     tip.style.top = `${e.clientY - r.top + 12}px`;
