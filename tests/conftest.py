@@ -140,6 +140,28 @@ def write_dataset_folder(folder, seed=0, n=500, classes=12, feature_dim=12):
                         {"n_videos": n, "n_classes": classes, "feature_dim": feature_dim, "random_state": seed})
 
 
+# What an attacker with only a dataset file would write: markup that runs script if a page ever
+# takes it as HTML (each payload pushes to window.__pwned). Ids stay safe as file names.
+HOSTILE_ID = "<img src=x onerror=\"(window.__pwned=window.__pwned||[]).push('id')\">{}"
+HOSTILE_LABEL = "<script>(window.__pwned=window.__pwned||[]).push('label')</script>'\"><svg onload=\"(window.__pwned=window.__pwned||[]).push('label')\">{}"
+
+
+def hostile_dataset_folder(folder, n=300, classes=8, feature_dim=8, seed=0):
+    """:func:`write_dataset_folder`'s dataset with every video id and class label a script payload."""
+    from activeloc import make_activitynet_like, make_splits, save_dataset
+    from activeloc.data.annotations import GroundTruth
+    from activeloc.data.features import InMemoryFeatureStore
+
+    gt, feats = make_activitynet_like(n, classes, feature_dim=feature_dim, random_state=seed)
+    ids = {v: HOSTILE_ID.format(v) for v in gt.video_ids}
+    labels = {c: HOSTILE_LABEL.format(c) for c in gt.labels}
+    instances = gt.instances.assign(video_id=gt.instances["video_id"].map(ids), label=gt.instances["label"].map(labels))
+    gt = GroundTruth(gt.videos.rename(index=ids), instances, gt.version)
+    feats = InMemoryFeatureStore({ids[v]: feats.snippets(v) for v in feats.video_ids}, gt.durations().to_dict())
+    return save_dataset(folder, gt, feats, make_splits(gt, random_state=0),
+                        {"n_videos": n, "n_classes": classes, "feature_dim": feature_dim, "random_state": seed})
+
+
 def run_loop(data, checkpoint=None, selector=None, **kwargs):
     """A full uncertainty run on ``data`` (batch 64, noisy oracle, seed 5)."""
     from activeloc import ActiveLearningLoop, SimulatedOracle, StageWiseLocalizer, make_selector

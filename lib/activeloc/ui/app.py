@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import threading
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -146,9 +147,10 @@ class AnnotatorApp(widgets.VBox):
             return
         video = self.panel.model.video_id
         if video in self.session.pending(self.batch) and not self.session.coordination.renew(self.person, video):
-            self.status.value = error(f"{video}: someone else took it over after your lease lapsed; your draft is "
-                                      "kept; here is another video")
             self._assign()
+            self.status.value = Markup("{} {}").format(
+                error(f"{video}: someone else took it over after your lease lapsed (your draft is kept)."),
+                self.status.value)
 
     # -- which video --------------------------------------------------------------------------
 
@@ -157,11 +159,15 @@ class AnnotatorApp(widgets.VBox):
         a batch); None if there is none for now."""
         if self.person is None or self.refit_done is not None:
             return None
-        if self.session.needs_refit():
-            self._refit()
+        try:
+            if self.session.needs_refit():
+                self._refit()
+                return None
+            self.batch = self.session.batch()
+            video = self.session.assign(self.person, skip=skip)
+        except Exception as exc:  # shown on the page (a coordination file unwritable, a queue unreadable)
+            self.status.value = error(f"cannot give you a video: {one_line(exc)}; reload the page to try again")
             return None
-        self.batch = self.session.batch()
-        video = self.session.assign(self.person, skip=skip)
         if video is None:
             self.status.value = NOTHING_LEFT if not self.batch else WAITING
             self.panel_box.children = ()
@@ -186,8 +192,9 @@ class AnnotatorApp(widgets.VBox):
             self.panel.open_video(video)
         self.panel_box.children = (self.panel,)
 
-    def _tick(self, seconds: float) -> None:
-        """Every few seconds: the queue's progress; a video, if this page waits for one."""
+    def refresh(self) -> None:
+        """What the page does every few seconds: show the queue's progress; look for a video if
+        it waits for one, or for the next batch if others completed this one."""
         try:
             if self.person is not None and self.refit_done is None and (
                     self.panel is None or not self.panel_box.children or self.session.needs_refit()):
@@ -196,6 +203,10 @@ class AnnotatorApp(widgets.VBox):
                 self._show_progress()
         except Exception as exc:  # shown on the page: the kernel has no one reading its log
             self.status.value = error(f"cannot read the queue: {one_line(exc)}")
+
+    def _tick(self, seconds: float) -> None:
+        try:
+            self.refresh()
         finally:
             self._loop.call_later(seconds, self._tick, seconds)
 
@@ -263,10 +274,11 @@ class AnnotatorApp(widgets.VBox):
                              if self.batch else NOTHING_LEFT)
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until a running refit has switched the panel (for scripts and tests)."""
+        """Block until a running refit has switched the panel (for scripts and tests); a failed
+        refit is shown in the page, not raised."""
         future = self.refit_done
         if future is not None:
-            future.result(timeout)
+            futures.wait([future], timeout)
             self._switched.wait(timeout)  # the switch runs right after the result is set
 
 

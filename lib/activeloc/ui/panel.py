@@ -104,6 +104,7 @@ class AnnotationPanel(widgets.VBox):
                           widgets.HBox([self.label_box, self.no_action_box, self.submit_button, self.next_button]),
                           self.message])
         self._confirming = False  # a submit with warnings shown once, waiting for a second click
+        self._shown_save_error = None
         self._submit_callbacks = []
         self._syncing = False
         self.timeline.on_msg(self._on_message)
@@ -236,8 +237,12 @@ class AnnotationPanel(widgets.VBox):
             self._show_save_error()
 
     def _show_save_error(self) -> None:
+        """The draft's save error in the message line, or, once saved again, the line cleared of it."""
         if self.model.save_error:
             self.message.value = error(self.model.save_error)
+        elif self.message.value == self._shown_save_error:
+            self.message.value = ""
+        self._shown_save_error = self.message.value if self.model.save_error else None
 
     def _refresh(self) -> None:
         """The view of the model: segments, flags, the checkbox."""
