@@ -178,3 +178,21 @@ def test_a_full_disk_shows_in_the_page_and_loses_nothing(folder, tmp_path, monke
     video = panel.model.video_id
     assert panel.submit()
     assert [i["segment"] for i in session.queue.latest([video])[video]] == shown_segments  # exactly what the page showed
+
+
+def test_two_tabs_of_one_server_and_a_person_who_names_herself(folder, tmp_path):
+    session = AnnotationSession(folder, tmp_path / "q.jsonl", batch_size=3)
+    one, two = (AnnotatorApp(session, tick_seconds=None) for _ in range(2))
+    one.identify("a" * 16)
+    two.identify("b" * 16)
+    held = {one.panel.model.video_id, two.panel.model.video_id}
+    assert len(held) == 2 and session.coordination.holders() == {
+        one.panel.model.video_id: "tab aaaaaaaa", two.panel.model.video_id: "tab bbbbbbbb"}
+    one.panel.apply({"op": "next"})  # moves to the batch's free video; her old one is free again
+    (free,) = set(session.batch()) - held
+    assert one.panel.model.video_id == free and len(set(session.coordination.holders())) == 2
+    one.panel.apply({"op": "add", "t0": 1.0, "t1": 2.0})
+    one.name_box.value = "dana"  # she names herself: her leases and drafts are now under her name
+    assert one.person == "dana" and one.panel.annotator == "dana" and one.panel.model.drafts.folder.name.startswith("dana-")
+    assert session.coordination.holders()[one.panel.model.video_id] == "dana"
+    assert [(s.t0, s.t1) for s in one.panel.model.segments] == [(1.0, 2.0)]  # her work came along

@@ -1,7 +1,9 @@
 """JupyterLab in a real browser. The newcomer's path: JupyterLab opens notebook 01 as `make lab` does,
 the user switches the parameters cell to the tiny profile, runs all cells and sees outputs, none of
-them an error. The run inspector: notebook 10 runs on a small grid's runs, and a click on a video of
-the chosen batch opens that video's timeline."""
+them an error. The run inspector: notebook 10 runs on a small grid's runs over a dataset whose ids
+and labels are script payloads, a click on a video of the chosen batch opens that video's timeline,
+hovering its segments shows their labels as text, and no payload ever runs (in JupyterLab a script
+in the page could run code in the kernel)."""
 import json
 import re
 import secrets
@@ -13,7 +15,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from conftest import ROOT, write_dataset_folder
+from conftest import HOSTILE_LABEL, ROOT, hostile_dataset_folder
 from servers import CHROMIUM, free_port, served
 
 NOTEBOOK = "notebooks/01-dataset.ipynb"
@@ -134,11 +136,12 @@ def test_newcomer_runs_dataset_notebook_tiny(lab):
 
 @pytest.fixture
 def inspected_runs(project):
-    """03's folder in the copy, holding a small grid's MCLE and Uncertainty runs (seed 0): what 10 inspects."""
+    """03's folder in the copy, holding a small grid's MCLE and Uncertainty runs (seed 0) on a hostile
+    dataset: what 10 inspects."""
     from activeloc.experiments import make_cells, run_grid
 
     processed = project / "data" / "processed"
-    folder = write_dataset_folder(processed / "dataset", n=300)
+    folder = hostile_dataset_folder(processed / "dataset", n=300, classes=12, feature_dim=12)
     cells = make_cells(folder, ["mcle", "uncertainty"], [16], [0.0], [0], selection_videos=120, testing_videos=60,
                        knowledge_videos=120)
     run_grid(cells, processed / "experiments" / "selection-ablation")
@@ -163,8 +166,10 @@ def test_inspector_notebook_opens_a_clicked_videos_timeline(inspected_runs, lab)
             sync_api.expect(timeline).to_be_visible(timeout=30_000)
             panel.locator(".activeloc-inspector").evaluate("e => e.scrollIntoView()")  # the batch and the timeline
             drawn = timeline.locator("canvas").first.evaluate("c => c.width * c.height")
+            tip = hover_until_a_tip(page, timeline.locator("canvas").first, y=24 + 3 + 6)  # the ground truth's first row
             shot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=shot)
+            pwned = page.evaluate("() => window.__pwned")
         finally:
             browser.close()
 
@@ -174,3 +179,16 @@ def test_inspector_notebook_opens_a_clicked_videos_timeline(inspected_runs, lab)
     mcle = table[table["selector"] == "mcle"]["video_id"].tolist()
     assert chosen[:len(mcle)] == mcle, "the widget's rows are not the batch the notebook explained"
     assert drawn > 0
+    assert tip.startswith("ground truth") and HOSTILE_LABEL.split("{")[0] in tip, tip  # the label, as text
+    assert pwned is None, f"a payload ran in JupyterLab: {pwned}"
+
+
+def hover_until_a_tip(page, canvas, y: float) -> str:
+    """Move the mouse along a row of ``canvas`` until the tooltip shows; its text."""
+    box = canvas.bounding_box()
+    tip = page.locator(".activeloc-tip").first
+    for x in range(115, int(box["width"]), 6):
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        if tip.is_visible():
+            return tip.inner_text()
+    raise AssertionError("no segment on that row showed a tooltip")

@@ -136,9 +136,12 @@ class AnnotatorApp(widgets.VBox):
         if self.person is not None and self.panel is not None:
             self.session.coordination.release(self.person, self.panel.model.video_id)
         self.person = person
-        if self.panel is not None:
-            self.panel.annotator = person
-            self.panel.drafts = self.session.drafts.of(person)
+        if self.panel is not None:  # the work on the open video goes along, unless the name has its own
+            drafts, model = self.session.drafts.of(person), self.panel.model
+            if model.segments and drafts.load(model.video_id) is None:
+                drafts.save(model.video_id, model.draft())
+            self.panel.annotator, self.panel.drafts = person, drafts
+            self.session.coordination.renew(person, model.video_id)  # and the video, unless someone took it
         self._assign()
 
     def _alive(self) -> None:
@@ -182,12 +185,13 @@ class AnnotatorApp(widgets.VBox):
         if self.panel is None:
             self.panel = AnnotationPanel(self.batch, self.session.durations_, self.session.labels_, self.session.queue,
                                          self.session.drafts.of(self.person), annotator=self.person, width=self.width)
-            self.panel.chooser = lambda current: self._assign(skip=current)
+            self.panel.chooser = lambda current: self.session.assign(self.person, skip=current)
             self.panel.guard = lambda v: self.session.submitting(self.person, v)
             self.panel.on_submit(self._on_submit)
             if self.panel.model.video_id != video:
                 self.panel.open_video(video)
-        elif self.panel.model.video_id != video or self.panel.video_ids != self.batch:
+        elif (self.panel.model.video_id != video or self.panel.video_ids != self.batch
+              or self.panel.model.drafts is not self.panel.drafts):  # another batch, video or person
             self.panel.video_ids = list(self.batch)
             self.panel.open_video(video)
         self.panel_box.children = (self.panel,)
