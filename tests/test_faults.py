@@ -2,6 +2,7 @@
 checkpoints, interrupted commands, nonsense options. Nothing acknowledged may be lost or doubled,
 and every user error is one line (exit 2 at the command line)."""
 
+import errno
 import json
 import os
 import re
@@ -132,6 +133,12 @@ BAD_SUBMISSIONS = {
     "segment nan": ({"instances": [{"segment": [1, float("nan")], "label": "a"}]}, "instances[0].segment"),
     "segment reversed": ({"instances": [{"segment": [5, 1], "label": "a"}]}, "instances[0].segment"),
     "video id number": ({"video_id": 3}, "video_id"),
+    "video id climbing out": ({"video_id": "../../escaped"}, "video_id"),
+    "video id absolute": ({"video_id": "/etc/passwd"}, "video_id"),
+    "video id dot dot": ({"video_id": ".."}, "video_id"),
+    "video id NUL": ({"video_id": "a\x00b"}, "video_id"),
+    "video id line separator": ({"video_id": "a\u2028b"}, "video_id"),
+    "video id past NAME_MAX": ({"video_id": "x" * 300}, "video_id"),
     "integer past float's range": ({"instances": [{"segment": [0, 10**400], "label": "a"}]}, "instances[0].segment"),
 }
 
@@ -358,6 +365,80 @@ def test_writers_killed_at_random_moments_and_torn_lines_lose_nothing(tmp_path):
     assert acknowledged <= set(ids) and len(ids) == len(set(ids))
 
 
+# ---- a full disk ----------------------------------------------------------------------------------
+
+def _full_disk(monkeypatch, call, where, *, part=0):
+    """``os.<call>`` fails with ENOSPC on the files at or under ``where``; with ``part``, ``os.write``
+    first writes that many bytes of what it is given, as a disk that fills up mid-line does."""
+    real, left = getattr(os, call), {"part": part}
+
+    def full(fd, *args):
+        if not os.readlink(f"/proc/self/fd/{fd}").startswith(str(Path(where).resolve())):
+            return real(fd, *args)
+        if left.pop("part", 0):
+            return real(fd, bytes(args[0][:part]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, call, full)
+
+
+@pytest.mark.parametrize("call, part", [("write", 0), ("write", 7), ("fsync", 0)],
+                         ids=["nothing fits", "part of the line fits", "the line fits but not its fsync"])
+def test_a_submit_on_a_full_disk_writes_nothing_says_so_and_goes_through_once_there_is_room(tmp_path, monkeypatch,
+                                                                                           call, part):
+    path = tmp_path / "queue.jsonl"
+    queue = AnnotationQueue(path)
+    first = _submit(queue, "v1")
+    before = path.read_bytes()
+    with monkeypatch.context() as full:
+        _full_disk(full, call, path, part=part)
+        with pytest.raises(OSError) as err:
+            _submit(queue, "v2")
+    assert err.value.errno == errno.ENOSPC
+    assert str(err.value) == (f"{path}: could not append the submission (No space left on device); "
+                              "nothing was written; free space and submit again")
+    assert (err.value.filename, err.value.strerror) == (str(path), "No space left on device")
+    assert path.read_bytes() == before and list(queue.latest()) == ["v1"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no torn line left to skip
+        second = _submit(queue, "v2")
+        assert [r["submission_id"] for r in AnnotationQueue(path).records()] == [first, second]
+
+
+def test_a_part_line_that_cannot_be_cut_back_is_said_to_stay_and_fenced_off_by_the_next_submit(tmp_path, monkeypatch):
+    path = tmp_path / "queue.jsonl"
+    queue = AnnotationQueue(path)
+    first = _submit(queue, "v1")
+    before = path.read_bytes()
+    with monkeypatch.context() as full:
+        _full_disk(full, "write", path, part=7)
+        _full_disk(full, "ftruncate", path)
+        with pytest.raises(OSError, match=r"queue\.jsonl: could not append the submission .*; what was written of "
+                                          r"it stays \(a cut line is fenced off by the next submit\); free space"):
+            _submit(queue, "v2")
+    assert path.read_bytes() == before + b'{"submi'
+    with pytest.warns(SkippedLineWarning, match="skipped line 2"):
+        second = _submit(queue, "v2")
+    with pytest.warns(SkippedLineWarning):
+        assert [r["submission_id"] for r in AnnotationQueue(path).records()] == [first, second]
+
+
+def test_a_write_on_a_full_disk_names_its_file_and_keeps_the_earlier_version(tmp_path, monkeypatch):
+    from activeloc.core.io import write_json_atomic
+
+    path = tmp_path / "out.json"
+    write_json_atomic({"a": 1}, path)
+    with monkeypatch.context() as full:
+        _full_disk(full, "fsync", tmp_path)
+        with pytest.raises(OSError) as err:
+            write_json_atomic({"a": 2}, path)
+    assert err.value.errno == errno.ENOSPC
+    assert str(err.value) == (f"{path}: could not write it (No space left on device); any earlier version of it "
+                              "is unchanged")
+    assert (err.value.filename, err.value.strerror) == (str(path), "No space left on device")
+    assert json.loads(path.read_text()) == {"a": 1} and list(tmp_path.iterdir()) == [path]  # no temporary left
+
+
 # ---- checkpoints ----------------------------------------------------------------------------------
 
 def _short_run(data, checkpoint, *, selector="random", seed=0, batch_size=32, noise=0.3):
@@ -545,6 +626,23 @@ def test_an_unreadable_history_part_is_set_aside_and_its_run_computed_again(data
     assert (tmp_path / "out" / "history" / f"{parts[0].name}.unreadable").exists()
     (tmp_path / "out" / "selections" / parts[0].name).unlink()  # the other table of a finished run
     assert _cli(capsys, *argv)[0] == 0 and (tmp_path / "out" / "selections" / parts[0].name).exists()
+
+
+def test_simulate_on_a_full_disk_names_the_file_and_how_to_go_on(dataset_folder, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    argv = ["simulate", "--dataset", dataset_folder, "--out", out, "--selectors", "random", "--seeds", "0",
+            "--selection-videos", "60", "--testing-videos", "40"]
+    with monkeypatch.context() as full:
+        _full_disk(full, "fsync", out / "history")
+        status, err = _cli(capsys, *argv)
+    last = err.strip().splitlines()[-1]  # after the progress bars
+    assert status == 2 and "Traceback" not in err
+    history = re.escape(str(out.resolve() / "history"))
+    assert re.fullmatch(rf"activeloc simulate: error: {history}/\w+\.parquet: could not write it \(No space left "
+                        r"on device\); any earlier version of it is unchanged; finished runs are kept in --out .*: "
+                        r"run the same command again to go on", last), last
+    assert list((out / "history").iterdir()) == []  # no temporary left behind
+    assert _cli(capsys, *argv)[0] == 0 and len(list((out / "history").glob("*.parquet"))) == 1
 
 
 def _break_features(folder, how):

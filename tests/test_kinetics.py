@@ -123,6 +123,7 @@ def test_estimated_durations_survive_a_round_trip(files, tmp_path):
     ("vidA\t1\t2\t1.5\n", 1, "class_index", "from 0 to 2"),
     ("vidA\t1\t2\t-1\n", 1, "class_index", "from 0 to 2"),
     ("\t1\t2\t0\n", 1, "youtube_id", "empty video id"),
+    ("vidA\t1\t2\t0\n../x\t1\t2\t0\n", 2, "youtube_id", "path separator"),
 ])
 def test_malformed_annotations_name_file_line_and_field(files, text, line, field, message):
     files["annotations"].write_text(text)

@@ -397,7 +397,10 @@ def main(argv=None) -> int:
     except (InputError, OSError) as exc:
         if debug:
             raise
-        print(f"activeloc {args.command}: error: {one_line(exc, None)}", file=sys.stderr)
+        # A system's error (a full disk) stops a command as a signal does: what it kept, and how to go on.
+        hint = None if isinstance(exc, InputError) else RESUME_HINTS.get(args.command)
+        print(f"activeloc {args.command}: error: {one_line(exc, None)}" + (f"; {hint}" if hint else ""),
+              file=sys.stderr)
         return 2
     except Exception as exc:
         if debug:

@@ -34,7 +34,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
 from ..core.errors import one_line
-from ..data.annotations import INSTANCE_COLUMNS, AnnotationError, GroundTruth
+from ..core.ids import video_id_problem
+from ..core.io import WriteError
+from ..data.annotations import INSTANCE_COLUMNS, AnnotationError, GroundTruth, refuse_unsafe_id
 
 
 def perturb_segment(t0: float, t1: float, duration: float, target: float, random_state=None) -> tuple[float, float]:
@@ -236,8 +238,7 @@ class AnnotationQueue:
         """Append one video's annotation (fsync'd before returning) and return its submission id.
         ``seconds``: the time the person spent on it, kept in the record (an annotation already the
         video's latest writes nothing, its time included)."""
-        if not isinstance(video_id, str) or not video_id:
-            raise AnnotationError(f"expected a non-empty string, got {video_id!r}", path=self.path, field="video_id")
+        refuse_unsafe_id(video_id, path=self.path, field="video_id")
         if seconds is not None and not _valid_seconds(seconds):
             raise AnnotationError(f"expected a finite number of seconds >= 0, got {seconds!r}", path=self.path,
                                   video=video_id, field="seconds")
@@ -251,8 +252,7 @@ class AnnotationQueue:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._mutex, self._open_locked("ab+", fcntl.LOCK_EX) as fh:
             if self._catch_up(fh):
-                fh.write(b"\n")  # fence off a torn last line so that the record below is not glued to it
-                fh.flush()
+                self._append(fh, b"\n")  # fence off a torn last line so that the record below is not glued to it
                 self._catch_up(fh)
             previous = self._latest.get(video_id)
             if submission_id is None:
@@ -271,9 +271,7 @@ class AnnotationQueue:
                       "annotator": str(annotator), "submitted_at": time.time(),
                       **({} if seconds is None else {"seconds": float(seconds)})}
             line = (json.dumps(record) + "\n").encode()
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+            self._append(fh, line)
             if self._offset == 0:  # the file is new: make its directory entry durable too
                 _fsync_directory(self.path.parent)
             self._take(record)
@@ -281,6 +279,27 @@ class AnnotationQueue:
             self._lines += 1
             self._last_line = line
         return submission_id
+
+    def _append(self, fh, data: bytes) -> None:
+        """Append ``data`` to the locked file and fsync it; on a failure (a full disk) cut the file back
+        to where it ended, so that nothing of ``data`` stays, and raise a :class:`WriteError` saying so.
+        Written past ``fh``'s buffer: a buffer keeps what a failed write left and writes it on close."""
+        fd = fh.fileno()
+        end = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:  # os.write may write less than asked
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, end)
+                kept = "nothing was written"
+            except OSError:
+                kept = "what was written of it stays (a cut line is fenced off by the next submit)"
+            raise WriteError.of(exc, self.path, action="append the submission",
+                                outcome=f"{kept}; free space and submit again") from exc
+        fh.seek(0, os.SEEK_END)  # os.write moved the file's offset behind the buffer's back: resync its reads
 
     def _open_locked(self, mode: str, lock: int):
         """The queue file opened and locked (None if a reader finds no file). The lock is taken on
@@ -453,9 +472,11 @@ def _parse_line(raw: bytes) -> tuple[dict | None, str | None]:
         return None, "not a JSON line (nested too deeply)"
     if not isinstance(record, dict):
         return None, f"expected a JSON object, got {type(record).__name__}"
-    for key in ("submission_id", "video_id"):
-        if not isinstance(record.get(key), str) or not record[key]:
-            return None, f"field {key!r} missing or not a non-empty string"
+    if not isinstance(record.get("submission_id"), str) or not record["submission_id"]:
+        return None, "field 'submission_id' missing or not a non-empty string"
+    problem = video_id_problem(record.get("video_id"))
+    if problem:
+        return None, f"field 'video_id': {problem}"
     try:
         record["instances"] = clean_instances(record.get("instances"))
     except ValueError as exc:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import joblib
 
+from .errors import one_line
+from .ids import NAME_MAX
 
 TEMPORARY_SUFFIX = ".tmp"
 OLD_TEMPORARY_SECONDS = 24 * 3600  # a temporary without its writer's name is stale after a day
@@ -28,6 +30,32 @@ def _writer_tag() -> str:
 _WRITER = re.compile(r"\.([^.]+)-pid(\d+)\.[^.]*\.tmp$")
 
 
+class WriteError(OSError):
+    """A write that failed with an error naming no file (a full disk): ``filename`` is the file being
+    written, ``strerror`` the system's reason, and the message (one line) says what failed to be
+    done to the file and what came of it."""
+
+    def __init__(self, errno, strerror, filename, *, action: str = "write it",
+                 outcome: str = "any earlier version of it is unchanged"):
+        super().__init__(errno, strerror, filename)
+        self.action, self.outcome = action, outcome
+
+    def __str__(self) -> str:
+        return f"{self.filename}: could not {self.action} ({self.strerror}); {self.outcome}"
+
+    @classmethod
+    def of(cls, exc: OSError, filename, **kwargs) -> WriteError:
+        """``exc``, which names no file, as the failure to write ``filename``."""
+        return cls(exc.errno, exc.strerror or one_line(exc), str(filename), **kwargs)
+
+
+def _temporary_stem(name: str) -> str:
+    """``name`` as its temporaries start, cut so that they fit in a file name (an id may make ``name``
+    nearly as long as one): the dot, the stem, the writer's tag, mkstemp's 8 random characters."""
+    room = NAME_MAX - len(f"..{_writer_tag()}.12345678{TEMPORARY_SUFFIX}".encode())
+    return os.fsencode(name)[:room].decode(errors="ignore")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, keep_previous: str | os.PathLike | None = None):
     """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
@@ -35,11 +63,13 @@ def atomic_path(path: str | os.PathLike, *, keep_previous: str | os.PathLike | N
     ``keep_previous``: where the file being replaced is kept first (a hard link, so that ``path``
     never goes missing), so that the last good version survives a new one that turns out
     unreadable. The temporary's name carries its writer (host and pid), so that
-    :func:`remove_stale_temporaries` can tell a dead writer's leftovers from a live one's.
+    :func:`remove_stale_temporaries` can tell a dead writer's leftovers from a live one's. An
+    ``OSError`` that names no file (a full disk) is raised as a :class:`WriteError` naming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_writer_tag()}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{_temporary_stem(path.name)}.{_writer_tag()}.", suffix=TEMPORARY_SUFFIX,
+                               dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -49,6 +79,11 @@ def atomic_path(path: str | os.PathLike, *, keep_previous: str | os.PathLike | N
         if keep_previous is not None and path.exists():
             _keep_copy(path, Path(keep_previous))
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:  # "[Errno 28] No space left on device": but where?
+            raise WriteError.of(exc, path) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -57,7 +92,7 @@ def atomic_path(path: str | os.PathLike, *, keep_previous: str | os.PathLike | N
 def _keep_copy(source: Path, target: Path) -> None:
     """``target`` becomes ``source``'s content, atomically: a hard link, or a copy where the file
     system has none."""
-    staged = target.with_name(f".{target.name}.{_writer_tag()}.keep{TEMPORARY_SUFFIX}")
+    staged = target.with_name(f".{_temporary_stem(target.name)}.{_writer_tag()}.keep{TEMPORARY_SUFFIX}")
     staged.unlink(missing_ok=True)
     try:
         os.link(source, staged)
@@ -86,7 +121,7 @@ def remove_stale_temporaries(folder: str | os.PathLike, name: str = "*", *, recu
     ``recursive``) for target files matching ``name``: those of this host whose process has ended,
     and those without a writer's name older than a day. Returns what was deleted."""
     removed = []
-    pattern = f".{name}.*{TEMPORARY_SUFFIX}"
+    pattern = f".{name if name == '*' else _temporary_stem(name)}.*{TEMPORARY_SUFFIX}"
     host = _writer_tag().rsplit("-pid", 1)[0]
     for tmp in Path(folder).rglob(pattern) if recursive else Path(folder).glob(pattern):
         writer = _WRITER.search(tmp.name)

@@ -4,8 +4,9 @@ Ground truth: ``{"version", "taxonomy", "database": {id: {"subset", "duration", 
 Results: ``{"version", "results": {id: [{"label", "score", "segment"}]}, "external_data"}``.
 
 Structural errors (missing keys, wrong types, NaN times, unknown subsets, negative durations, a
-video id or the ``database``/``results`` key given twice, nesting too deep or numbers too long to
-read) raise :class:`AnnotationError` naming the file, the video and the field.
+video id unsafe as a file name or given twice, the ``database``/``results`` key given twice,
+nesting too deep or numbers too long to read) raise :class:`AnnotationError` naming the file, the
+video and the field.
 
 A video's optional ``duration_estimated`` field (true or false, beside ``duration``) says that its
 duration was estimated rather than measured (datasets such as Kinetics give none); tools that read
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import InputError
-from ..core.ids import among
+from ..core.ids import among, shown_id, video_id_problem
 from ..core.io import write_json_atomic
 
 SUBSETS = ("training", "validation", "testing")
@@ -51,12 +52,20 @@ class AnnotationError(InputError, ValueError):
             for part in (
                 self.path,
                 None if line is None else f"line {line}",
-                None if video is None else f"video {self.video!r}",
+                None if video is None else f"video {shown_id(video)}",
                 None if field is None else f"field {field!r}",
             )
             if part
         ]
         super().__init__(": ".join(where + [message]))
+
+
+def refuse_unsafe_id(video_id, *, path=None, line=None, field=None) -> None:
+    """An :class:`AnnotationError` naming the file, the line and the field if ``video_id`` is not safe
+    as a file name (:func:`~activeloc.core.ids.video_id_problem`), which ids become downstream."""
+    problem = video_id_problem(video_id)
+    if problem:
+        raise AnnotationError(problem, path=path, line=line, video=video_id, field=field)
 
 
 @dataclass
@@ -255,8 +264,7 @@ def parse_ground_truth(data: dict, *, path=None, repair: bool = True) -> GroundT
 
     video_rows, inst_rows, repairs = [], [], []
     for vid, entry in database.items():
-        if not vid.strip():
-            raise AnnotationError("empty video id", path=path, video=vid)
+        refuse_unsafe_id(vid, path=path)
         if not isinstance(entry, dict):
             raise AnnotationError("video entry must be an object", path=path, video=vid)
         for key in ("subset", "duration"):
@@ -378,6 +386,7 @@ def parse_results(data: dict, *, path=None, require_label: bool = True) -> pd.Da
         raise AnnotationError("expected an object mapping video ids to lists", path=path, field="results")
     rows = []
     for vid, preds in results.items():
+        refuse_unsafe_id(vid, path=path)
         if not isinstance(preds, list):
             raise AnnotationError("expected a list of predictions", path=path, video=vid, field="results")
         for i, pred in enumerate(preds):

@@ -7,6 +7,9 @@ Three backends share :class:`FeatureStore`:
   holding dataset ``c3d_features`` (``T x D``);
 * :class:`NpyFolderFeatureStore`: a folder of ``<video_id>.npy`` (or ``v_<video_id>.npy``).
 
+Video ids are file and group names here, so every id read or written must be safe as one
+(:func:`~activeloc.core.ids.check_video_id`): none reaches outside its folder.
+
 Snippet times. Snippet ``i`` covers frames ``[i * stride, i * stride + window)``; the ``T``
 snippets span the video, so a frame lasts ``duration / ((T - 1) * stride + window)`` seconds.
 The official C3D release has ``window=16, stride=8``; stores written by this package record their
@@ -30,6 +33,7 @@ import h5py
 import numpy as np
 
 from ..core.errors import InputError, one_line
+from ..core.ids import check_video_id
 from ..core.io import atomic_path
 
 C3D_DATASET = "c3d_features"
@@ -60,11 +64,11 @@ def _positive_integer(value) -> int | None:
 
 def _ids_of(names, where: str, suffix: str = "") -> dict[str, str]:
     """``video_id -> name`` for names ``<id><suffix>`` or ``v_<id><suffix>``; both forms of one id are an
-    error, since either would silently shadow the other."""
+    error, since either would silently shadow the other, and so is an id unsafe as a file name."""
     ids = {}
     for name in names:
         vid = name[: len(name) - len(suffix)]
-        vid = vid[2:] if vid.startswith("v_") else vid
+        vid = check_video_id(vid[2:] if vid.startswith("v_") else vid, where)
         if vid in ids:
             raise FeatureError(f"{where}: video {vid!r}: both {ids[vid]!r} and {name!r} are present; keep one")
         ids[vid] = name
@@ -232,7 +236,7 @@ class HDF5FeatureStore(FeatureStore):
         except _H5PY_READ_ERRORS as exc:
             self._file.close()
             raise FeatureError(f"{self.path}: corrupt HDF5 file ({one_line(exc)})") from None
-        except FeatureError:
+        except InputError:
             self._file.close()
             raise
 
@@ -327,19 +331,24 @@ class NpyFolderFeatureStore(FeatureStore):
 
 def write_hdf5_features(store: FeatureStore, path: str | os.PathLike, video_ids: Iterable[str] | None = None,
                         *, dtype="float32") -> None:
-    """Write a store's features in the official C3D layout (with ``window``/``stride`` attributes), atomically."""
+    """Write a store's features in the official C3D layout (with ``window``/``stride`` attributes),
+    atomically; an id unsafe as a name refuses the whole file before anything is written."""
+    ids = [check_video_id(vid, path) for vid in (store.video_ids if video_ids is None else video_ids)]
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
         out.attrs["window"] = store.window
         out.attrs["stride"] = store.stride
-        for vid in store.video_ids if video_ids is None else video_ids:
+        for vid in ids:
             out.create_group(f"v_{vid}").create_dataset(C3D_DATASET, data=store.snippets(vid).astype(dtype))
 
 
 def write_npy_folder(store: FeatureStore, folder: str | os.PathLike, video_ids: Iterable[str] | None = None) -> None:
-    """Write one ``<video_id>.npy`` per video, each atomically."""
+    """Write one ``<video_id>.npy`` per video, each atomically; an id unsafe as a file name refuses
+    them all before anything is written. An id that starts with ``v_`` is written ``v_<video_id>.npy``,
+    since readers take ``v_`` for the C3D prefix (two ActivityNet ids start with it)."""
     folder = Path(folder)
+    ids = [check_video_id(vid, folder) for vid in (store.video_ids if video_ids is None else video_ids)]
     folder.mkdir(parents=True, exist_ok=True)
-    for vid in store.video_ids if video_ids is None else video_ids:
-        with atomic_path(folder / f"{vid}.npy") as tmp:
+    for vid in ids:
+        with atomic_path(folder / f"{'v_' if vid.startswith('v_') else ''}{vid}.npy") as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, store.snippets(vid))

@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .annotations import ESTIMATED_FIELD, AnnotationError, GroundTruth, LoadReport, parse_ground_truth, read_text
+from .annotations import (ESTIMATED_FIELD, AnnotationError, GroundTruth, LoadReport, refuse_unsafe_id,
+                          parse_ground_truth, read_text)
 from .durations import DurationModel, calibrate_duration_model
 
 ANNOTATION_COLUMNS = ("youtube_id", "start_s", "end_s", "class_index")
@@ -151,8 +152,7 @@ def read_annotation_rows(path: str | os.PathLike, categories: list[str]) -> pd.D
             raise AnnotationError(f"expected {len(ANNOTATION_COLUMNS)} tab-separated columns "
                                   f"({' '.join(ANNOTATION_COLUMNS)}), got {len(parts)}", path=path, line=number)
         video, start, end, index = (part.strip() for part in parts)
-        if not video:
-            raise AnnotationError("empty video id", path=path, line=number, field="youtube_id")
+        refuse_unsafe_id(video, path=path, line=number, field="youtube_id")
         t0 = _seconds(start, path=path, line=number, field_name="start_s")
         t1 = _seconds(end, path=path, line=number, field_name="end_s")
         if t1 <= t0:
