@@ -222,6 +222,13 @@ def _annotate(args) -> int:
     from .core.io import write_json_atomic
     from .data.dataset import check_dataset_folder
 
+    # The page's token, best kept off command lines (other local users read /proc/PID/cmdline).
+    if args.token:
+        warnings.warn("--token is visible to other local users (/proc/PID/cmdline, shell history); "
+                      "give --token-file or ACTIVELOC_TOKEN instead")
+    token = args.token_from_file or args.token or os.environ.get("ACTIVELOC_TOKEN")
+    generated = not token
+    token = token or secrets.token_urlsafe(24)
     try:
         dataset = check_dataset_folder(args.dataset).resolve()
     except InputError as exc:
@@ -234,7 +241,6 @@ def _annotate(args) -> int:
     drafts = Path(args.drafts).resolve() if args.drafts else Path(f"{queue}.drafts")
     _writable_folder(str(drafts), "--drafts")
     _bootstrap_learned(dataset, args)
-    token = args.token or secrets.token_urlsafe(24)
     settings = {"dataset": str(dataset), "queue": str(queue), "selector": args.selector,
                 "batch_size": args.batch_size, "drafts": str(drafts), "random_state": args.seed,
                 "annotator": args.annotator, "started_at": time.time()}
@@ -247,19 +253,28 @@ def _annotate(args) -> int:
                           Path(folder) / "kernels" / "python3" / "kernel.json")
         from .ui.app import NOTEBOOK, TEMPLATE, TEMPLATES
 
+        # The server (activeloc.ui.server: Voila, hardened) reads the token from a file in this private
+        # folder, named by jupyter_server's JUPYTER_TOKEN_FILE: on no command line, in no environment.
+        token_file = Path(folder) / "token"
+        token_file.write_text(token, encoding="utf-8")
         # The kernels Voila starts inherit this environment: settings by file, never by URL; progress
         # bars off where they allow it (the app keeps the others' widgets off the page). The page's
         # template (TEMPLATE, found in the package's TEMPLATES) fetches nothing from the internet.
-        env = {**os.environ, "ACTIVELOC_ANNOTATE": str(config), "TQDM_DISABLE": "1",
+        env = {**{k: v for k, v in os.environ.items() if k not in ("ACTIVELOC_TOKEN", "JUPYTER_TOKEN")},
+               "JUPYTER_TOKEN_FILE": str(token_file), "ACTIVELOC_ANNOTATE": str(config), "TQDM_DISABLE": "1",
                "JUPYTER_PATH": os.pathsep.join(filter(None, [folder, str(TEMPLATES), os.environ.get("JUPYTER_PATH")]))}
-        cmd = [sys.executable, "-m", "voila", str(NOTEBOOK), f"--template={TEMPLATE}", "--no-browser", f"--port={args.port}",
-               "--Voila.port_retries=0", f"--Voila.ip={args.ip}", f"--Voila.token={token}",
+        cmd = [sys.executable, "-m", "activeloc.ui.server", str(NOTEBOOK), f"--template={TEMPLATE}", "--no-browser",
+               f"--port={args.port}", "--Voila.port_retries=0", f"--Voila.ip={args.ip}",
                # A reload starts a new kernel: the old page's is ended once idle and disconnected.
                "--MappingKernelManager.cull_idle_timeout=900", "--MappingKernelManager.cull_interval=60"]
         host = f"[{args.ip}]" if ":" in args.ip else args.ip
         print(f"activeloc annotate: serving {args.selector} batches of {args.batch_size} on {dataset.name}; "
               f"submissions go to {queue}", flush=True)
-        print(f"open http://{host}:{args.port}/?token={token}", flush=True)
+        # The one place the token shows, to whoever started the command, when it was made here; one
+        # they gave stays off the terminal (and any log of it): the login page asks for it.
+        url = f"http://{host}:{args.port}/"
+        print(f"open {url}?token={token}" if generated else f"open {url} and log in with the token you gave",
+              flush=True)
         server = subprocess.Popen(cmd, env=env)
         try:
             return server.wait()
@@ -280,6 +295,17 @@ RESUME_HINTS = {
                  "(finished runs reuse their stored results)",
     "annotate": "submissions and drafts are kept; run the same command again to resume the session",
 }
+
+
+def _token_file(path: str) -> str:
+    """An argparse type: the token in the file ``path``, stripped."""
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    if not token:
+        raise argparse.ArgumentTypeError(f"{path}: is empty")
+    return token
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -361,7 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_checked(int, lambda n: 1 <= n <= 65535, "a port from 1 to 65535"), default=8866,
                    help="port to serve on (default: 8866)")
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    p.add_argument("--token", default=None, help="the token the page needs (default: a new random one)")
+    token = p.add_mutually_exclusive_group()
+    token.add_argument("--token-file", type=_token_file, default=None, dest="token_from_file", metavar="PATH",
+                       help="a file holding the token the page needs (default: the environment's ACTIVELOC_TOKEN, "
+                            "else a new random one)")
+    token.add_argument("--token", default=None, help="the token, given on the command line: other local users "
+                       "can read it there (a warning); prefer --token-file or ACTIVELOC_TOKEN")
     p.add_argument("--drafts", default=None, help="folder of unsubmitted drafts (default: <queue>.drafts)")
     p.add_argument("--seed", type=_checked(int, lambda s: 0 <= s < SEED_LIMIT, f"a whole number in [0, {SEED_LIMIT})"),
                    default=0, help="seeds the initial set and every selection")
