@@ -216,7 +216,6 @@ def _annotate(args) -> int:
     import os
     import secrets
     import subprocess
-    import time
 
     from .active.oracles import AnnotationQueue
     from .core.io import write_json_atomic
@@ -237,13 +236,18 @@ def _annotate(args) -> int:
     if queue.is_dir():
         raise InputError(f"--queue {args.queue}: is a folder; give the JSON-lines file to append to")
     _writable_folder(str(queue.parent), "--queue")
-    AnnotationQueue(queue).records()  # unreadable lines are reported (and copied aside) here, not in the page
+    from .ui.session import coordination_for
+
+    # Unreadable lines are reported (and copied aside) here, not in the page; a queue served with
+    # other settings is refused before anything starts.
+    coordination_for(AnnotationQueue(queue), dataset, selector=args.selector, batch_size=args.batch_size,
+                     random_state=args.seed, lease_seconds=args.lease_minutes * 60)
     drafts = Path(args.drafts).resolve() if args.drafts else Path(f"{queue}.drafts")
     _writable_folder(str(drafts), "--drafts")
     _bootstrap_learned(dataset, args)
     settings = {"dataset": str(dataset), "queue": str(queue), "selector": args.selector,
                 "batch_size": args.batch_size, "drafts": str(drafts), "random_state": args.seed,
-                "annotator": args.annotator, "started_at": time.time()}
+                "annotator": args.annotator, "lease_seconds": args.lease_minutes * 60}
     with tempfile.TemporaryDirectory(prefix="activeloc-annotate-") as folder:
         config = Path(folder) / "settings.json"
         write_json_atomic(settings, config)
@@ -396,7 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drafts", default=None, help="folder of unsubmitted drafts (default: <queue>.drafts)")
     p.add_argument("--seed", type=_checked(int, lambda s: 0 <= s < SEED_LIMIT, f"a whole number in [0, {SEED_LIMIT})"),
                    default=0, help="seeds the initial set and every selection")
-    p.add_argument("--annotator", default="", help="name recorded with each submission")
+    p.add_argument("--annotator", default="", help="the name each page starts with (a person may type their own; "
+                   "without one, each browser tab is its own annotator); recorded with each submission")
+    p.add_argument("--lease-minutes", type=_checked(float, lambda m: 0 < m < 10**6, "a positive number of minutes"),
+                   default=30, help="how long a video stays with a person whose page has gone (default: 30)")
     p.set_defaults(func=_annotate)
 
     p = sub.add_parser("reproduce", parents=[debug], help="run the notebooks through papermill into reports/")

@@ -217,7 +217,7 @@ def test_every_response_carries_the_policy_which_allows_exactly_the_pages_inline
     from activeloc.ui.server import INLINE_SCRIPTS, POLICY
 
     _, headers, html = page_by_cookie.page
-    assert headers["Content-Security-Policy"] == POLICY
+    assert headers["Content-Security-Policy"] == POLICY and headers["Referrer-Policy"] == "no-referrer"
     answers = {path: fetch(f"{app.url}{path}", page_by_cookie.cookie)[:2] for path in
                ["/login", "/voila/static/voila.js", "/voila/templates/activeloc/static/voila-style.js",
                 "/voila/labextensions/anywidget/package.json", "/voila/files/x", "/voila/templates/x/static/y",

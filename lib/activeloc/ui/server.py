@@ -31,6 +31,8 @@ it: no token stays in the address bar, history or a Referer. The page then works
 page config holds no token (``PageConfig.getToken()`` is empty), so the kernel's websocket
 authenticates by the cookie too.
 
+``Referrer-Policy: no-referrer`` on every response too: no URL of the app leaves in a Referer.
+
 Paths: where Voila's handlers answered a request with a 500, these answer 4xx (the handler classes
 below say which).
 """
@@ -138,6 +140,9 @@ class TornadoStatic:
         return super().parse_url_path(url_path)
 
 
+# No Referer leaves the page (a belt to the braces of the token's redirect).
+HEADERS = {"Content-Security-Policy": POLICY, "Referrer-Policy": "no-referrer"}
+
 REPLACEMENTS = {TornadoVoilaHandler: PageHandler, TemplateStaticFileHandler: TemplateStaticHandler,
                 LogoutHandler: LogoutPage}
 
@@ -152,7 +157,7 @@ class AnnotatorVoila(Voila):
 
     @default("tornado_settings")
     def _tornado_settings(self):
-        return {"headers": {"Content-Security-Policy": POLICY}, "log_function": log_request}
+        return {"headers": HEADERS, "log_function": log_request}
 
     @property
     def display_url(self):  # Voila's adds "?token=...": the command prints the one URL to open
