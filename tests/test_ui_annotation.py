@@ -2,6 +2,7 @@
 
 import json
 import warnings
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -205,3 +206,15 @@ def test_drafts_round_trip(tmp_path, ops, undos):
     if not m.undo_stack and not m.redo_stack:  # nothing was ever changed: no draft
         assert not drafts.path("v1").exists() and back.state == State()
     assert (back.state, back.undo_stack, back.redo_stack) == (m.state, m.undo_stack, m.redo_stack)
+
+
+@settings(max_examples=100, deadline=None)
+@given(person=st.text(), video=st.text(min_size=1))
+def test_a_draft_lands_inside_its_persons_folder_whatever_the_names(person, video):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = DraftStore(Path(folder) / "drafts").of(person)
+        store.save(video, {"state": State().to_json()})
+        assert store.path(video).resolve().parent.parent == (Path(folder) / "drafts").resolve()
+        assert store.load(video)["video_id"] == video and store.video_ids() == [video]

@@ -130,6 +130,8 @@ def test_app_submits_what_the_oracle_reads_and_refits_after_a_batch(folder, tmp_
     assert len(session.refit_seconds_) == 2 and len(session.queue.records()) == 2
     assert session.labelled_at_batch_start() == session.seed_ids_ + first
 
+    panel.apply({"op": "next"})  # ann moves to the batch's other video
+    assert panel.model.video_id == second[1]
     later = AnnotationSession(folder, session.queue, batch_size=2)
     p = later.progress("someone else")
     assert (p.annotated, p.person_annotated, p.batch_done) == (2, 0, 0)  # time and counts survive a restart
@@ -141,7 +143,7 @@ def test_app_submits_what_the_oracle_reads_and_refits_after_a_batch(folder, tmp_
     assert p.seconds == pytest.approx(records[0]["seconds"] + records[1]["seconds"]) and p.seconds > progress.seconds
     assert p.person_seconds == 0 and p.pool == p.selection - p.seed - 2
     resumed = AnnotatorApp(later, annotator="ann")  # ann's lease on her video goes on after a restart
-    assert resumed.batch == second and resumed.panel.model.video_id == second[0]
+    assert resumed.batch == second and resumed.panel.model.video_id == second[1]
 
 
 def test_app_resumes_on_the_first_pending_video_with_its_draft(folder, tmp_path):

@@ -48,18 +48,21 @@ def test_leases_by_hand(tmp_path):
     clock.now += 59  # bob's lapsed (118 s), ann's not (renewed at 59 s)
     assert c.claim("cy", ["a", "b"]) == "b"
     with pytest.raises(Exception, match="'cy' took it over after your lease lapsed"):
-        with c.submitting("bob", "b", latest_by=None):
+        with c.submitting("bob", "bob", "b", latest_by=lambda: None):
             pass
-    with c.submitting("cy", "b", latest_by=None):
+    with c.submitting("cy", "cy", "b", latest_by=lambda: None):
         pass
     assert c.holders() == {"a": "ann"}  # a submission ends the lease
     with pytest.raises(Exception, match="'cy' took it over"):  # bob's stale work never replaces cy's
-        with c.submitting("bob", "b", latest_by="cy"):
+        with c.submitting("bob", "bob", "b", latest_by=lambda: "cy"):
             pass
-    with c.submitting("cy", "b", latest_by="cy"):  # her own re-submission
+    with c.submitting("cy · tab 2", "cy", "b", latest_by=lambda: "cy"):  # her own re-submission, from another tab
         pass
-    c.release("ann", "a")
-    assert c.holders() == {}
+    assert c.claim("ann", ["a", "c"], skip="a") == "c" and c.holders() == {"c": "ann"}  # next: a free one
+    assert c.claim("bob", ["a", "c"]) == "a"
+    assert c.claim("ann", ["a", "c"], skip="c") is None and c.holders() == {"c": "ann", "a": "bob"}  # none free
+    assert c.transfer("ann", "ann · tab 1", "c") and not c.transfer("ann", "cy", "a")
+    assert c.holders() == {"c": "ann · tab 1", "a": "bob"}
 
 
 def _claim(path, person, out):
@@ -194,5 +197,29 @@ def test_two_tabs_of_one_server_and_a_person_who_names_herself(folder, tmp_path)
     one.panel.apply({"op": "add", "t0": 1.0, "t1": 2.0})
     one.name_box.value = "dana"  # she names herself: her leases and drafts are now under her name
     assert one.person == "dana" and one.panel.annotator == "dana" and one.panel.model.drafts.folder.name.startswith("dana-")
-    assert session.coordination.holders()[one.panel.model.video_id] == "dana"
+    assert session.coordination.holders()[one.panel.model.video_id] == "dana · tab aaaaaaaa"
     assert [(s.t0, s.t1) for s in one.panel.model.segments] == [(1.0, 2.0)]  # her work came along
+
+
+def test_two_pages_under_one_name_never_share_a_video_and_stale_work_loses_a_race(folder, tmp_path):
+    session = AnnotationSession(folder, tmp_path / "q.jsonl", batch_size=3)
+    one, two = (AnnotatorApp(session, annotator="ann", tick_seconds=None) for _ in range(2))
+    one.identify("a" * 16, "ann")
+    two.identify("b" * 16, "ann")
+    assert one.panel.model.video_id != two.panel.model.video_id  # the leases are the pages', the name is shared
+    assert one.panel.drafts.folder == two.panel.drafts.folder  # and so are her drafts (one file per video)
+
+    # Bob's page took a video over after another person's lease lapsed; the lapsed page's guard is
+    # entered only after Bob's submission: it reads the queue under the lock and refuses.
+    bob = AnnotatorApp(session, annotator="bob", tick_seconds=None)
+    video = one.panel.model.video_id
+    session.coordination.release(one.holder, video)
+    assert session.coordination.transfer(None, bob.holder, video)
+    session.queue.submit(video, [], annotator="bob")
+    session.coordination.release(bob.holder, video)
+    one.panel.no_action_box.value = True
+    assert one.panel.submit() is None and "'bob' took it over" in shown(one.panel.message.value)
+    assert [r["annotator"] for r in session.queue.records()] == ["bob"]
+    one._alive()  # her page learns it and moves on to a video nobody holds
+    assert one.panel.model.video_id not in (video, two.panel.model.video_id) or not one.panel_box.children
+    assert "took it over" in shown(one.status.value)

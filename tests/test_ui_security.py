@@ -85,6 +85,11 @@ def test_panel_shows_hostile_ids_and_labels_as_text(hostile, tmp_path):
     assert repr(label) in "".join(assert_inert(panel))
     panel.apply({"op": f"<img src=x onerror={label}>"})  # an operation the page sends back is shown as text too
     assert_inert(panel)
+    before = panel.model.segments
+    for bad in ({"op": "add", "t0": 1, "t1": 10**400}, {"op": "add", "t0": float("nan"), "t1": 2},
+                {"op": "move", "index": 0, "delta": float("inf")}, {"op": "edges", "index": 0, "t1": "x"}):
+        panel.apply(bad)  # refused, and said in the page
+        assert panel.model.segments == before and "activeloc-error" in panel.message.value, bad
     assert panel.submit()  # confirmed
     assert videos[0] in "".join(assert_inert(panel))
     assert queue.records()[-1]["video_id"] == videos[0]

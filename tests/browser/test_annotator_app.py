@@ -351,11 +351,16 @@ def test_the_token_is_on_no_command_line_and_in_no_log(app):
     # Requests carrying the token that the server logs (a 403, a refused token containing it).
     assert fetch(f"{app.url}/voila/files/x.txt?token={app.token}")[0] == 403
     assert get(f"{app.url}/?token=not{app.token}")[0] == 302
+    assert get(f"{app.url}/?%74oken=not{app.token}")[0] == 302  # a name tornado decodes is a token too
+    for path in ("//elsewhere.example/", "/\\elsewhere.example/"):  # the redirect never leaves the server
+        status, location = get(f"{app.url}{path}?token={app.token}")
+        assert status == 302 and location.startswith("/") and not location.startswith(("//", "/\\")), location
     deadline = time.monotonic() + 10
     while "GET /voila/files/x.txt?token=[secret]" not in app.log.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
     log = app.log.read_text()
     assert "GET /voila/files/x.txt?token=[secret]" in log and "GET /?token=[secret]" in log
+    assert "GET /?%74oken=[secret]" in log
     assert app.token not in log
     # Neither the command's processes (the command, Voila, the kernels) nor Voila's environment hold it.
     command = psutil.Process(app.pid)

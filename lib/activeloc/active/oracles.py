@@ -35,7 +35,7 @@ from sklearn.utils import check_random_state
 
 from ..core.errors import one_line
 from ..core.ids import video_id_problem
-from ..core.io import WriteError
+from ..core.io import WriteError, private_opener
 from ..data.annotations import INSTANCE_COLUMNS, AnnotationError, GroundTruth, refuse_unsafe_id
 
 
@@ -307,7 +307,7 @@ class AnnotationQueue:
         rename) is opened again, so no record goes to a file nobody reads."""
         while True:
             try:
-                fh = open(self.path, mode)
+                fh = open(self.path, mode, opener=private_opener)
             except FileNotFoundError:
                 return None
             fcntl.flock(fh, lock)  # released when the file is closed, or its process dies

@@ -103,6 +103,12 @@ def _keep_copy(source: Path, target: Path) -> None:
     os.replace(staged, target)
 
 
+def private_opener(path, flags):
+    """An ``opener`` for :func:`open` that creates files readable by their owner only: a file
+    others can open, others can ``flock`` and so stall every writer (queues, lock files)."""
+    return os.open(path, flags, 0o600)
+
+
 def set_aside(path: str | os.PathLike, suffix: str = ".unreadable") -> Path:
     """Rename a damaged file to ``<name><suffix>`` (``<name><suffix>.2``, ... if taken), kept for a
     person to inspect and never read again; returns where it went."""

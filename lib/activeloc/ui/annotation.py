@@ -187,6 +187,13 @@ class AnnotationModel:
 
     # -- editing ------------------------------------------------------------------------------
 
+    def _seconds(self, value) -> float:
+        """``value`` as a finite number of seconds (a page may send anything)."""
+        seconds = float(value)
+        if not math.isfinite(seconds):
+            raise ValueError(f"video {self.video_id!r}: a time must be a finite number of seconds, got {value!r}")
+        return seconds
+
     def _segment(self, index: int) -> Segment:
         if not 0 <= index < len(self.segments):
             raise IndexError(f"video {self.video_id!r}: no segment {index} (it has {len(self.segments)})")
@@ -220,7 +227,7 @@ class AnnotationModel:
     def add(self, t0: float, t1: float, label: str | None = None) -> int:
         """Append a segment (its ends in either order); returns its index."""
         self._check_label(label)
-        t0, t1 = sorted((float(t0), float(t1)))
+        t0, t1 = sorted((self._seconds(t0), self._seconds(t1)))
         self._commit(State(self.segments + (Segment(t0, t1, label),), self.no_action))
         return len(self.segments) - 1
 
@@ -233,15 +240,15 @@ class AnnotationModel:
     def set_edges(self, index: int, t0: float | None = None, t1: float | None = None) -> None:
         """Resize: new start and/or end (what an edge drag ends with)."""
         seg = self._segment(index)
-        t0 = seg.t0 if t0 is None else float(t0)
-        t1 = seg.t1 if t1 is None else float(t1)
+        t0 = seg.t0 if t0 is None else self._seconds(t0)
+        t1 = seg.t1 if t1 is None else self._seconds(t1)
         self._replace(index, Segment(*sorted((t0, t1)), seg.label))
 
     def move(self, index: int, delta: float) -> None:
         """Shift a segment by ``delta`` seconds, its length kept, stopping at the video's ends."""
         seg = self._segment(index)
         length = seg.t1 - seg.t0
-        t0 = min(max(seg.t0 + float(delta), 0.0), max(self.duration - length, 0.0))
+        t0 = min(max(seg.t0 + self._seconds(delta), 0.0), max(self.duration - length, 0.0))
         self._replace(index, Segment(t0, t0 + length, seg.label))
 
     def nudge(self, index: int, edge: str, delta: float) -> None:
@@ -249,10 +256,10 @@ class AnnotationModel:
         least :data:`MIN_LENGTH` from the other edge."""
         seg = self._segment(index)
         if edge == "start":
-            t0 = min(max(seg.t0 + float(delta), 0.0), max(seg.t1 - MIN_LENGTH, 0.0))
+            t0 = min(max(seg.t0 + self._seconds(delta), 0.0), max(seg.t1 - MIN_LENGTH, 0.0))
             self._replace(index, Segment(t0, seg.t1, seg.label))
         elif edge == "end":
-            t1 = max(min(seg.t1 + float(delta), self.duration), seg.t0 + MIN_LENGTH)
+            t1 = max(min(seg.t1 + self._seconds(delta), self.duration), seg.t0 + MIN_LENGTH)
             self._replace(index, Segment(seg.t0, t1, seg.label))
         else:
             raise ValueError(f"edge must be 'start' or 'end', got {edge!r}")

@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import threading
+import time
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +31,7 @@ from markupsafe import Markup
 
 from ..core.errors import InputError, one_line
 from .panel import AnnotationPanel, error
+from .coordination import CoordinationError
 from .session import AnnotationSession
 from .timeline import STATIC
 
@@ -56,6 +58,14 @@ def _duration(seconds: float) -> str:
         f"{seconds // 60} min {seconds % 60:02d} s"
 
 
+def _kernel_loop():
+    """The kernel's event loop, where widgets are updated (None outside a kernel)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class BrowserSession(anywidget.AnyWidget):
     """Who is at the page (the script ``static/session.js``): ``tab``, a random id the browser tab
     keeps across reloads; ``name``, the name the person declared (the browser keeps it); a
@@ -80,10 +90,13 @@ class AnnotatorApp(widgets.VBox):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="activeloc-refit")
         self.refit_done = None
         self._switched = threading.Event()
-        self.person = None
+        self.person = self.holder = None
         self.panel = None
+        self._last_alive = -float("inf")  # time.monotonic() of the page's last sign of life
+        self._status_transient = True  # the status line says something a video opening ends
+        self._queue_unreadable = False
         self.header = widgets.HTML(self._header())
-        self.browser = BrowserSession(name=annotator)
+        self.browser = BrowserSession(name=annotator, heartbeat=min(60.0, session.coordination.lease_seconds / 3))
         self.name_box = widgets.Text(value=annotator, description="Your name", placeholder="(optional)",
                                      continuous_update=False)
         self.progress = widgets.HTML()
@@ -101,14 +114,9 @@ class AnnotatorApp(widgets.VBox):
         self.status.value = CONNECTING
         self._show_progress()
         self._identify()  # a name given to the server: no need to wait for the page
-        self._loop = None
-        if tick_seconds:
-            try:
-                self._loop = asyncio.get_running_loop()  # the kernel's: widgets are updated from its thread
-            except RuntimeError:
-                pass
-            else:
-                self._loop.call_later(tick_seconds, self._tick, tick_seconds)
+        self._loop = _kernel_loop()
+        if tick_seconds and self._loop is not None:
+            self._loop.call_later(tick_seconds, self._tick, tick_seconds)
 
     def _header(self) -> Markup:
         s = self.session
@@ -121,92 +129,124 @@ class AnnotatorApp(widgets.VBox):
     # -- who is here --------------------------------------------------------------------------
 
     def identify(self, tab: str, name: str = "") -> None:
-        """What the page's script reports (tests call it directly)."""
+        """Set what the page's script reports: its tab's id, the name typed (tests call it)."""
         with self.browser.hold_trait_notifications():
             self.browser.name = name
             self.browser.tab = tab
 
     def _identify(self) -> None:
+        """The person (the name, else the tab) and the page that holds leases (the name and the tab:
+        two pages under one name never share a video), from what the page reported."""
         tab, name = self.browser.tab, self.browser.name.strip()
         if not tab and not name:
             return
         person = name or f"tab {tab[:8]}"
-        if person == self.person:
+        holder = f"{name} · tab {tab[:8]}" if name and tab else person
+        if holder == self.holder:
             return
-        if self.person is not None and self.panel is not None:
-            self.session.coordination.release(self.person, self.panel.model.video_id)
-        self.person = person
-        if self.panel is not None:  # the work on the open video goes along, unless the name has its own
-            drafts, model = self.session.drafts.of(person), self.panel.model
-            if model.segments and drafts.load(model.video_id) is None:
-                drafts.save(model.video_id, model.draft())
-            self.panel.annotator, self.panel.drafts = person, drafts
-            self.session.coordination.renew(person, model.video_id)  # and the video, unless someone took it
+        old, self.person, self.holder = self.holder, person, holder
+        self._last_alive = time.monotonic()
+        try:
+            if self.panel is not None:  # the open video and its work go along, unless the name has its own
+                drafts, model = self.session.drafts.of(person), self.panel.model
+                if (model.segments or model.no_action) and drafts.load(model.video_id) is None:
+                    drafts.save(model.video_id, model.draft())
+                self.panel.annotator, self.panel.drafts = person, drafts
+                self.session.coordination.transfer(old, holder, model.video_id)
+        except (InputError, OSError) as exc:
+            self._notice(f"your name could not take your work along: {one_line(exc)}")
         self._assign()
 
     def _alive(self) -> None:
-        """A heartbeat: the person is still here, their lease goes on (unless someone took it over)."""
-        if self.panel is None or self.person is None or self.refit_done is not None:
+        """A heartbeat: the page is still open, its lease goes on; if someone else took its video
+        over (the lease lapsed), it is given another."""
+        self._last_alive = time.monotonic()
+        if self.panel is None or self.holder is None or self.refit_done is not None or not self.panel_box.children:
             return
         video = self.panel.model.video_id
-        if video in self.session.pending(self.batch) and not self.session.coordination.renew(self.person, video):
+        try:
+            if video in self.session.pending(self.batch):
+                lost = not self.session.coordination.renew(self.holder, video)
+            else:  # submitted: by this person (a re-submission may follow), or by whoever took it over
+                latest = [r for r in self.session.queue.records() if r["video_id"] == video]
+                lost = video in self.batch and bool(latest) and latest[-1].get("annotator") != self.person
+        except (InputError, OSError) as exc:
+            self._notice(f"cannot keep your lease: {one_line(exc)}")
+            return
+        if lost:
             self._assign()
-            self.status.value = Markup("{} {}").format(
-                error(f"{video}: someone else took it over after your lease lapsed (your draft is kept)."),
-                self.status.value)
+            self._notice(f"{video}: someone else took it over after your lease lapsed (your draft is kept)",
+                         keep_state=True)
+
+    def _notice(self, text: str, keep_state: bool = False) -> None:
+        """An error in the status line (before the waiting state, if ``keep_state``), cleared once a
+        video opens or the queue reads again."""
+        state = self.status.value if keep_state and self._status_transient else ""
+        self.status.value = Markup("{} {}").format(error(text), state)
+        self._status_transient = True
 
     # -- which video --------------------------------------------------------------------------
 
-    def _assign(self, skip: str | None = None) -> str | None:
-        """Open the video the session gives this person (refitting first if the queue completed
-        a batch); None if there is none for now."""
-        if self.person is None or self.refit_done is not None:
+    def _assign(self) -> str | None:
+        """Open the video the session gives this page (refitting first if the queue completed a
+        batch); None if there is none for now."""
+        if self.holder is None or self.refit_done is not None:
             return None
         try:
             if self.session.needs_refit():
                 self._refit()
                 return None
             self.batch = self.session.batch()
-            video = self.session.assign(self.person, skip=skip)
+            video = self.session.assign(self.holder, self.batch)
         except Exception as exc:  # shown on the page (a coordination file unwritable, a queue unreadable)
-            self.status.value = error(f"cannot give you a video: {one_line(exc)}; reload the page to try again")
+            self._notice(f"cannot give you a video: {one_line(exc)}; reload the page to try again")
             return None
         if video is None:
             self.status.value = NOTHING_LEFT if not self.batch else WAITING
+            self._status_transient = True
             self.panel_box.children = ()
         else:
             self._open(video)
-            if self.status.value in (CONNECTING, WAITING):
-                self.status.value = ""
+            if self._status_transient:
+                self.status.value, self._status_transient = "", False
         self._show_progress()
         return video
+
+    def _next(self, current: str) -> str | None:
+        """What "next video" opens: another free video of the batch (None: none, or a refit runs)."""
+        if self.refit_done is not None:
+            return None
+        return self.session.assign(self.holder, self.batch, skip=current)
 
     def _open(self, video: str) -> None:
         if self.panel is None:
             self.panel = AnnotationPanel(self.batch, self.session.durations_, self.session.labels_, self.session.queue,
                                          self.session.drafts.of(self.person), annotator=self.person, width=self.width)
-            self.panel.chooser = lambda current: self.session.assign(self.person, skip=current)
-            self.panel.guard = lambda v: self.session.submitting(self.person, v)
+            self.panel.chooser = self._next
+            self.panel.guard = lambda v: self.session.submitting(self.holder, self.person, v)
             self.panel.on_submit(self._on_submit)
-            if self.panel.model.video_id != video:
-                self.panel.open_video(video)
-        elif (self.panel.model.video_id != video or self.panel.video_ids != self.batch
-              or self.panel.model.drafts is not self.panel.drafts):  # another batch, video or person
+        if (self.panel.model.video_id != video or self.panel.video_ids != self.batch
+                or self.panel.model.drafts is not self.panel.drafts):  # another batch, video or person
             self.panel.video_ids = list(self.batch)
             self.panel.open_video(video)
         self.panel_box.children = (self.panel,)
 
     def refresh(self) -> None:
-        """What the page does every few seconds: show the queue's progress; look for a video if
-        it waits for one, or for the next batch if others completed this one."""
+        """What the page does every few seconds: show the queue's progress; while the page is
+        alive (a heartbeat lately), look for a video if it waits for one, or for the next batch if
+        others completed this one."""
         try:
-            if self.person is not None and self.refit_done is None and (
+            alive = time.monotonic() - self._last_alive < 3 * self.browser.heartbeat
+            if alive and self.holder is not None and self.refit_done is None and (
                     self.panel is None or not self.panel_box.children or self.session.needs_refit()):
                 self._assign()
             else:
                 self._show_progress()
+                if self._queue_unreadable:
+                    self.status.value, self._status_transient, self._queue_unreadable = "", False, False
         except Exception as exc:  # shown on the page: the kernel has no one reading its log
-            self.status.value = error(f"cannot read the queue: {one_line(exc)}")
+            self._notice(f"cannot read the queue: {one_line(exc)}")
+            self._queue_unreadable = True
 
     def _tick(self, seconds: float) -> None:
         try:
@@ -237,10 +277,7 @@ class AnnotatorApp(widgets.VBox):
         labelled = len(self.session.labelled_at_batch_start())
         self.status.value = Markup("<span class='activeloc-refitting'>refitting the localizer on {} labelled "
                                    "videos and choosing the next batch… (you can keep editing)</span>").format(labelled)
-        try:
-            loop = asyncio.get_running_loop()  # the kernel's: widgets are updated from its thread
-        except RuntimeError:
-            loop = None
+        loop = _kernel_loop()
         self._switched.clear()
         self.refit_done = self._executor.submit(self._choose)
 
@@ -300,10 +337,14 @@ def read_config(path=None) -> dict:
 SESSION_KEYS = ("selector", "batch_size", "drafts", "initial_ratio", "random_state", "lease_seconds")
 
 
-def annotator_app(config: dict | None = None) -> AnnotatorApp:
-    """The app for the settings ``config`` (default :func:`read_config`)."""
+def annotator_app(config: dict | None = None) -> AnnotatorApp | widgets.HTML:
+    """The app for the settings ``config`` (default :func:`read_config`); a queue that another
+    server now serves with other settings gives a page that says so."""
     config = read_config() if config is None else config
-    with _no_displays():
-        session = AnnotationSession(config["dataset"], config["queue"],
-                                    **{k: config[k] for k in SESSION_KEYS if config.get(k) is not None})
+    try:
+        with _no_displays():
+            session = AnnotationSession(config["dataset"], config["queue"],
+                                        **{k: config[k] for k in SESSION_KEYS if config.get(k) is not None})
+    except CoordinationError as exc:
+        return widgets.HTML(error(one_line(exc, None)))
     return AnnotatorApp(session, annotator=config.get("annotator", ""))

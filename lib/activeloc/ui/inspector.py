@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from ..core.errors import one_line
 from ..experiments.inspection import inspect_step, list_runs, side_by_side
+from .panel import error
 from .timeline import timeline_for
 
 TABLE_EVIDENCE = 3  # evidence columns in the batch table (all of them show for a clicked video)
@@ -158,7 +159,7 @@ class RunInspector(widgets.VBox):
             self.inspection = self._inspect(run_id, step)
             self.compared = self._inspect(other, step) if other is not None and step < self.runs.loc[other, "steps"] else None
         except Exception as exc:  # shown in the page, which has no traceback to read
-            self.status.value = Markup("<span class='activeloc-error'>{}</span>").format(one_line(exc))
+            self.status.value = error(one_line(exc))
             return
         seen = self.inspection
         check = (Markup("the replay chose what the run recorded") if seen.matches_record

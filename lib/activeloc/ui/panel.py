@@ -147,17 +147,13 @@ class AnnotationPanel(widgets.VBox):
         self._refresh()
         self._show_save_error()
 
-    def set_videos(self, video_ids, first: str | None = None) -> None:
-        """Annotate ``video_ids`` from now on (a new batch), opening ``first`` (default: the first)."""
-        video_ids = list(video_ids)
-        if not video_ids:
-            raise ValueError("no video to annotate")
-        self.video_ids = video_ids
-        self.open_video(first if first is not None else video_ids[0])
-
     def next_video(self) -> str | None:
         """Open the video :attr:`chooser` gives (the draft of this one stays); None if it gives none."""
-        video_id = self.chooser(self.model.video_id)
+        try:
+            video_id = self.chooser(self.model.video_id)
+        except (InputError, OSError) as exc:
+            self.message.value = error(f"cannot open another video: {one_line(exc, None)}")
+            return None
         if video_id is None:
             self.message.value = "no other video to open in this batch"
             return None
@@ -203,7 +199,7 @@ class AnnotationPanel(widgets.VBox):
                 return
             else:
                 raise ValueError(f"unknown operation {op!r}")
-        except (ValueError, IndexError, KeyError, TypeError) as exc:
+        except (ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:  # what a page may send
             self.message.value = error(one_line(exc))
             return
         self._confirming = False
@@ -277,8 +273,9 @@ class AnnotationPanel(widgets.VBox):
             return None
         except (InputError, OSError) as exc:  # held by someone else, a full disk, a read-only queue
             self._confirming = False
-            self.message.value = error(f"not submitted: {one_line(exc, None)}; the segments stay as they are "
-                                       "(and in the draft, if it could be saved): submit again")
+            hint = ("the segments stay as they are (and in the draft, if it could be saved): submit again once "
+                    "it can be written" if isinstance(exc, OSError) else "the segments stay as they are")
+            self.message.value = error(f"not submitted: {one_line(exc, None)}; {hint}")
             self._refresh()
             return None
         self._confirming = False

@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import tornado.web
 from jupyter_server.auth.logout import LogoutHandler
@@ -76,7 +76,14 @@ POLICY = "; ".join([
 ])
 
 
-_TOKEN = re.compile(r"(token(?:=|%3D))[^&\s'\"()]*", re.IGNORECASE)  # in a query, or quoted in the login's ?next=
+# A query parameter (its name perhaps percent-encoded, as tornado accepts it), or one quoted in the
+# login's ?next=: the value of each whose name decodes to "token" is scrubbed.
+_PARAMETER = re.compile(r"([^?&=\s/'\"]+)(=|%3D)([^&\s'\"()]*)", re.IGNORECASE)
+
+
+def _scrubbed(text: str) -> str:
+    return _PARAMETER.sub(lambda m: f"{m[1]}{m[2]}[secret]" if unquote(unquote(m[1])).lower() == "token"
+                          else m[0], text)
 
 
 class ScrubTokens(logging.Filter):
@@ -84,7 +91,7 @@ class ScrubTokens(logging.Filter):
     HTTPError's message, an uncaught exception's request), its token included."""
 
     def filter(self, record):
-        record.msg, record.args = _TOKEN.sub(r"\1[secret]", record.getMessage()), ()
+        record.msg, record.args = _scrubbed(record.getMessage()), ()
         return True
 
 
@@ -97,7 +104,9 @@ class PageHandler(TornadoVoilaHandler):
     async def get(self, path=None):
         if "token" in self.request.query_arguments:  # logged in by now: the cookie will do
             rest = [(k, v) for k, v in parse_qsl(self.request.query, keep_blank_values=True) if k != "token"]
-            self.redirect(self.request.path + (f"?{urlencode(rest)}" if rest else ""))
+            # One leading slash: "//host/" or "/\\host/" would send the browser to another site.
+            path = "/" + self.request.path.lstrip("/\\")
+            self.redirect(path + (f"?{urlencode(rest)}" if rest else ""))
             return
         await super().get(path)
 

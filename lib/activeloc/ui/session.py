@@ -195,23 +195,21 @@ class AnnotationSession:
 
     # -- people -------------------------------------------------------------------------------
 
-    def assign(self, person: str, skip: str | None = None) -> str | None:
-        """The video ``person`` annotates now: one of the current batch's pending videos that
-        nobody else holds (the one the person holds, if any), leased to them; ``skip``: a video
-        they move away from (released; given again only if no other is free). None when the
-        others hold every pending video, or the pool is empty."""
-        pending = self.pending()
-        if skip is not None:
-            self.coordination.release(person, skip)
-            pending = [v for v in pending if v != skip] + [v for v in pending if v == skip]
-        return self.coordination.claim(person, pending)
+    def assign(self, holder: str, batch: list[str], skip: str | None = None) -> str | None:
+        """The video the page ``holder`` annotates now: one of ``batch``'s (the current batch's)
+        pending videos that no other page holds (the one it holds, if any), leased to it. With
+        ``skip``, the video it moves away from: another free one, else None (``skip`` stays its).
+        None when others hold every pending video. Never fits: ``batch`` is given."""
+        return self.coordination.claim(holder, self.pending(batch), skip=skip)
 
-    def submitting(self, person: str, video_id: str):
-        """The context a submission of ``person`` is written in: refused if someone else holds
-        ``video_id``, or took it over and submitted it (see
+    def submitting(self, holder: str, person: str, video_id: str):
+        """The context a submission of the page ``holder`` for ``person`` is written in: refused if
+        another page holds ``video_id``, or another person took it over and submitted it (see
         :meth:`~activeloc.ui.coordination.Coordination.submitting`)."""
-        latest = [r for r in self.queue.records() if r["video_id"] == video_id]
-        return self.coordination.submitting(person, video_id, latest[-1].get("annotator", "") if latest else None)
+        def latest_by():
+            latest = [r for r in self.queue.records() if r["video_id"] == video_id]
+            return latest[-1].get("annotator", "") if latest else None
+        return self.coordination.submitting(holder, person, video_id, latest_by)
 
     # -- time and progress --------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ function render({ model }) {
   let tab = stored(sessionStorage, TAB_KEY);
   if (!tab) { tab = randomId(); store(sessionStorage, TAB_KEY, tab); }
   const name = stored(localStorage, NAME_KEY);
-  if (name && !model.get("name")) model.set("name", name);
+  if (name) model.set("name", name);  // the name typed here before wins over the server's default
   model.set("tab", tab);
   model.save_changes();
   const onName = () => store(localStorage, NAME_KEY, model.get("name") || "");
