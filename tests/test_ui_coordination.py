@@ -223,3 +223,17 @@ def test_two_pages_under_one_name_never_share_a_video_and_stale_work_loses_a_rac
     one._alive()  # her page learns it and moves on to a video nobody holds
     assert one.panel.model.video_id not in (video, two.panel.model.video_id) or not one.panel_box.children
     assert "took it over" in shown(one.status.value)
+
+
+def test_a_submission_stands_when_its_lease_cannot_be_released(folder, tmp_path, monkeypatch):
+    from activeloc.ui import coordination
+
+    session = AnnotationSession(folder, tmp_path / "q.jsonl", batch_size=2)
+    app = AnnotatorApp(session, annotator="ann", tick_seconds=None)
+    video = app.panel.model.video_id
+    monkeypatch.setattr(coordination, "write_json_atomic",
+                        lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    app.panel.no_action_box.value = True
+    assert app.panel.submit() and session.queue.latest([video]) == {video: []}
+    assert "submitted" in shown(app.panel.message.value)
+    assert session.coordination.holders().get(video) == "ann"  # the lease stays, and lapses in time

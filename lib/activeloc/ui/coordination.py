@@ -56,8 +56,9 @@ class Coordination:
     # -- the file -----------------------------------------------------------------------------
 
     @contextmanager
-    def _locked(self):
-        """The state under the exclusive lock; what the block leaves in it is written back if changed."""
+    def _locked(self, must_write: bool = True):
+        """The state under the exclusive lock; what the block leaves in it is written back if changed
+        (a write that fails raises, unless not ``must_write``: the old state then stays)."""
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.lock_path, "a", opener=private_opener) as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed, or when its process dies
@@ -68,6 +69,8 @@ class Coordination:
                 try:
                     write_json_atomic(state, self.path, indent=1)
                 except OSError as exc:
+                    if not must_write:
+                        return
                     raise OSError(exc.errno, f"{self.path}: cannot write the annotators' leases "
                                              f"({exc.strerror or one_line(exc)}); free space and try again") from None
 
@@ -163,8 +166,9 @@ class Coordination:
         """Hold the lock while the page ``holder`` submits ``video_id`` for ``person``;
         ``latest_by()`` names whoever submitted the video last (None if nobody), read under the
         lock. Refused if another page holds the video, or if another person submitted it since
-        this page's lease lapsed; the lease is released after the block."""
-        with self._locked() as state:
+        this page's lease lapsed; the lease is released after the block (if that cannot be
+        written, the submission stands and the lease lapses in time)."""
+        with self._locked(must_write=False) as state:
             lease = self._live(state).get(video_id)
             other = lease["holder"] if lease is not None and lease["holder"] != holder else None
             if other is None and lease is None and latest_by() not in (None, person):
