@@ -168,8 +168,7 @@ class AnnotatorApp(widgets.VBox):
             if video in self.session.pending(self.batch):
                 lost = not self.session.coordination.renew(self.holder, video)
             else:  # submitted: by this person (a re-submission may follow), or by whoever took it over
-                latest = [r for r in self.session.queue.records() if r["video_id"] == video]
-                lost = video in self.batch and bool(latest) and latest[-1].get("annotator") != self.person
+                lost = video in self.batch and self.session.latest_annotator(video) not in (None, self.person)
         except (InputError, OSError) as exc:
             self._notice(f"cannot keep your lease: {one_line(exc)}")
             return

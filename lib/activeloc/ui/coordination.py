@@ -108,8 +108,8 @@ class Coordination:
             leases = self._live(state) if differ else {}
             if differ and (queued or leases):
                 name = differ[0]
-                why = ("it has submissions" if queued else
-                       f"people hold leases on it until {time.strftime('%H:%M', time.localtime(max(lease['expires'] for lease in leases.values())))}")
+                why = "it has submissions" if queued else "people hold leases on it until " + time.strftime(
+                    "%H:%M", time.localtime(max(lease["expires"] for lease in leases.values())))
                 raise CoordinationError(
                     f"{self.path.with_name(self.path.name[:-len('.coordination.json')])}: served with {name} "
                     f"{known.get(name)!r} (see {self.path.name}; {why}); this server has {name} "

@@ -206,10 +206,12 @@ class AnnotationSession:
         """The context a submission of the page ``holder`` for ``person`` is written in: refused if
         another page holds ``video_id``, or another person took it over and submitted it (see
         :meth:`~activeloc.ui.coordination.Coordination.submitting`)."""
-        def latest_by():
-            latest = [r for r in self.queue.records() if r["video_id"] == video_id]
-            return latest[-1].get("annotator", "") if latest else None
-        return self.coordination.submitting(holder, person, video_id, latest_by)
+        return self.coordination.submitting(holder, person, video_id, lambda: self.latest_annotator(video_id))
+
+    def latest_annotator(self, video_id: str) -> str | None:
+        """Who submitted ``video_id`` last (None if nobody)."""
+        latest = [r for r in self.queue.records() if r["video_id"] == video_id]
+        return latest[-1].get("annotator", "") if latest else None
 
     # -- time and progress --------------------------------------------------------------------
 
